@@ -1,0 +1,224 @@
+"""``run_pipeline``: the one entry point that runs a pipeline, for the CLI and for Python."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from treadle.engine.executors import EXECUTORS, Executor
+from treadle.engine.inputs import InputResolver
+from treadle.engine.outputs import OutputStore, list_runs
+from treadle.engine.plan import RunPlan, plan_run
+from treadle.engine.runner import BlockResult, Runner
+from treadle.engine.sink import EventSink, FanOutSink
+from treadle.engine.tasks import RunContext
+from treadle.errors import RunFailed, UserInputError, unknown_name_error
+from treadle.events import BlockFinished, Event, RunFinished, RunStarted, RunStatus
+from treadle.project.loader import load_project
+from treadle.project.model import Pipeline, Project
+
+
+@dataclass
+class RunResult:
+    """A finished run: its status, each block's result, and access to the outputs."""
+
+    run_id: str
+    pipeline: str
+    status: RunStatus
+    blocks: dict[str, BlockResult]
+    duration: float
+    resolver: InputResolver
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.SUCCEEDED
+
+    def output(self, block: str) -> Any:
+        """The output of ``block`` (a list of item outputs for a block inside a fan-out)."""
+        result = self.blocks.get(block)
+        if result is None:
+            raise unknown_name_error("block of this run", block, list(self.blocks))
+        if result.items is not None:
+            return [self._value(f"{block}.{i}") for i in range(result.items)]
+        return self._value(block)
+
+    def _value(self, key: str) -> Any:
+        value = self.resolver.memory.get((self.run_id, key), _MISSING)
+        if value is _MISSING:
+            value = self.resolver.store(self.run_id).load(key)
+        return value
+
+    def raise_for_status(self) -> RunResult:
+        if not self.ok:
+            failed = [r for r in self.blocks.values() if r.error is not None]
+            detail = f": block {failed[0].name!r}: {failed[0].error}" if failed else ""
+            raise RunFailed(f"run {self.run_id} of {self.pipeline} {self.status.value}{detail}")
+        return self
+
+
+_MISSING = object()
+
+
+def run_pipeline(
+    project: str | Path | Project,
+    pipeline: str,
+    *,
+    variables: Mapping[str, Any] | None = None,
+    execution_date: datetime | str | None = None,
+    block: str | None = None,
+    downstream: bool = False,
+    executor: str | None = None,
+    sinks: Iterable[EventSink] = (),
+    trigger: str | None = None,
+) -> RunResult:
+    """Run ``pipeline`` of ``project`` and return its result (it does not raise on failure).
+
+    ``block`` runs one block (with ``downstream``, also what depends on it), reusing the
+    latest stored outputs of its upstream blocks. Raises ``UserInputError`` (and runs
+    nothing) when the project, the pipeline or an argument is invalid.
+    """
+    project = project if isinstance(project, Project) else load_project(project)
+    spec = project.pipeline(pipeline)
+    outputs_root = project.state_dir / "outputs"
+    plan = plan_run(
+        spec,
+        only=block,
+        with_downstream=downstream,
+        find_reusable=lambda name: find_latest_output(outputs_root, spec.name, name),
+    )
+    run = RunContext(
+        run_id=new_run_id(),
+        pipeline=spec.name,
+        project_root=project.root,
+        execution_date=(when := parse_execution_date(execution_date)),
+        interval_start=when,
+        interval_end=when,
+        variables=merge_variables(spec, variables or {}),
+        trigger=trigger,
+        table_format=project.settings.output_format,
+    )
+    return execute_plan(project, plan, run, executor or project.settings.executor, sinks)
+
+
+def execute_plan(
+    project: Project,
+    plan: RunPlan,
+    run: RunContext,
+    executor_name: str,
+    sinks: Iterable[EventSink] = (),
+) -> RunResult:
+    store = OutputStore(run.outputs_root, run.run_id, run.table_format)
+    resolver = InputResolver(run.outputs_root, {})
+    concurrency = plan.pipeline.concurrency or project.settings.concurrency
+    executor = make_executor(executor_name, resolver, concurrency, store)
+    sink = FanOutSink([ManifestWriter(store), *sinks])
+    started = time.perf_counter()
+    runner = Runner(plan, run, executor, resolver, sink)
+    status = runner.execute()
+    return RunResult(
+        run.run_id, run.pipeline, status, runner.results, time.perf_counter() - started, resolver
+    )
+
+
+def make_executor(
+    name: str, resolver: InputResolver, concurrency: int, store: OutputStore
+) -> Executor:
+    try:
+        cls = EXECUTORS[name]
+    except KeyError:
+        raise unknown_name_error("executor", name, list(EXECUTORS)) from None
+    return cls(resolver, concurrency, store)
+
+
+def new_run_id() -> str:
+    """Sortable by time, unique: ``20261124T061502123-1a2b3c``."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    return f"{stamp}{int(now * 1000) % 1000:03d}-{secrets.token_hex(3)}"
+
+
+def parse_execution_date(value: datetime | str | None) -> datetime:
+    """A time-zone-aware datetime; naive values and strings without a zone are UTC."""
+    if value is None:
+        return datetime.now(UTC)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise UserInputError(
+                f"execution date {value!r} is not an ISO date or datetime",
+                hint="write e.g. 2020-10-01 or 2020-10-01T05:00:00+02:00",
+            ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def merge_variables(pipeline: Pipeline, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Pipeline defaults, then overrides. Text given for a typed default is converted."""
+    merged = dict(pipeline.variables)
+    for name, value in overrides.items():
+        default = pipeline.variables.get(name)
+        merged[name] = _coerce(name, value, default) if isinstance(value, str) else value
+    return merged
+
+
+def _coerce(name: str, text: str, default: Any) -> Any:
+    if default is None or isinstance(default, str):
+        return text
+    try:
+        if isinstance(default, bool):
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return lowered in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        raise UserInputError(
+            f"variable {name!r} must be a {type(default).__name__} like its default {default!r}, not {text!r}",
+        ) from None
+    return text
+
+
+def find_latest_output(outputs_root: Path, pipeline: str, block: str) -> str | None:
+    """The newest run of ``pipeline`` that stored an output of ``block``."""
+    for run_id in list_runs(outputs_root):
+        store = OutputStore(outputs_root, run_id)
+        manifest = store.read_manifest()
+        if not manifest or manifest.get("pipeline") != pipeline:
+            continue
+        if manifest.get("blocks", {}).get(block) == "succeeded":
+            return run_id
+    return None
+
+
+class ManifestWriter:
+    """Keeps ``run.json`` beside a run's outputs: what ran, with which inputs, and how it ended."""
+
+    def __init__(self, store: OutputStore) -> None:
+        self.store = store
+        self.manifest: dict[str, Any] = {}
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.manifest = {
+                "run_id": event.run_id,
+                "pipeline": event.pipeline,
+                "execution_date": event.execution_date,
+                "variables": event.variables,
+                "started_at": event.at,
+                "status": RunStatus.RUNNING.value,
+                "blocks": {},
+            }
+            self.store.write_manifest(self.manifest)
+        elif isinstance(event, BlockFinished) and event.index is None:
+            self.manifest["blocks"][event.block] = event.status.value
+        elif isinstance(event, RunFinished):
+            self.manifest.update(status=event.status.value, finished_at=event.at)
+            self.store.write_manifest(self.manifest)

@@ -1,0 +1,78 @@
+"""Each block run's log: its ``logger``, ``print`` and stderr, one file per block run.
+
+The file (``.treadle/logs/<run_id>/<key>.log``) is opened on the first line written, so
+a block that logs nothing costs no file. Every line carries the time, run id and block.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from pathlib import Path
+
+
+class BlockLog(io.TextIOBase):
+    """A text stream that prefixes each line and appends it to the block run's log file."""
+
+    def __init__(self, path: Path, run_id: str, key: str, attempt: int) -> None:
+        self.path = path
+        self.prefix = f"{run_id} {key}#{attempt}"
+        self._file: io.TextIOWrapper | None = None
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self.write_line("OUT", line)
+        return len(text)
+
+    def write_line(self, level: str, line: str) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        self._file.write(f"{stamp} {level:<7} [{self.prefix}] {line}\n")
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._partial:
+            self.write_line("OUT", self._partial)
+            self._partial = ""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        super().close()
+
+    def logger(self) -> logging.Logger:
+        """A logger writing to this log (not registered globally, so nothing leaks)."""
+        logger = logging.Logger(f"treadle.block.{self.prefix}", logging.DEBUG)
+        logger.addHandler(_LogHandler(self))
+        return logger
+
+
+class _LogHandler(logging.Handler):
+    def __init__(self, log: BlockLog) -> None:
+        super().__init__()
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info:
+                message += "\n" + logging.Formatter().formatException(record.exc_info)
+            for line in message.splitlines() or [""]:
+                self.log.write_line(record.levelname, line)
+        except Exception:  # a broken log line must never fail the block
+            self.handleError(record)
+
+
+def log_path(logs_root: Path, run_id: str, key: str) -> Path:
+    return logs_root / run_id / f"{key}.log"

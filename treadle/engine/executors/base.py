@@ -1,0 +1,48 @@
+"""The executor contract: run ``BlockTask``s, hand back ``TaskOutcome``s.
+
+The runner decides *what* runs and *when* (order, concurrency, retries); an executor
+decides only *where*. Capability flags say what an executor can do, so the runner and
+the user are never surprised.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from treadle.engine.inputs import InputResolver
+from treadle.engine.outputs import OutputStore
+from treadle.engine.tasks import BlockTask, TaskOutcome
+
+
+class Executor(ABC):
+    name: ClassVar[str]
+    #: A block past its ``timeout`` is stopped, even one stuck in a ``while True: pass``.
+    stops_runaway_blocks: ClassVar[bool]
+    #: Outcomes carry the block's value, so the runner can pass it on without the disk.
+    shares_memory: ClassVar[bool]
+
+    def __init__(self, resolver: InputResolver, concurrency: int, store: OutputStore) -> None:
+        self.resolver = resolver
+        self.concurrency = max(1, concurrency)
+        self.store = store
+
+    @abstractmethod
+    def submit(self, task: BlockTask) -> None:
+        """Queue ``task``; it starts when the executor has room. Never raises for user code."""
+
+    @abstractmethod
+    def wait(self, timeout: float | None) -> list[TaskOutcome]:
+        """Outcomes of tasks that finished; ``[]`` when ``timeout`` seconds pass first."""
+
+    @abstractmethod
+    def cancel_all(self) -> list[int]:
+        """Stop every queued and running task; return their task ids."""
+
+    def close(self) -> None:
+        """Release workers and threads. The executor is unusable afterwards."""
+
+    @property
+    @abstractmethod
+    def busy(self) -> int:
+        """Tasks submitted and not yet returned by ``wait``."""

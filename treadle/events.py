@@ -1,0 +1,148 @@
+"""The engine's events: what happened to a run and its blocks, as frozen, versioned data.
+
+The engine emits these into an ``EventSink`` (``treadle/engine/sink.py``); run history,
+the scheduler and the server subscribe to them later. Every event is a small frozen
+dataclass with ``to_dict``/``from_dict`` so it can cross a process or go into a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum, StrEnum
+from typing import Any, ClassVar
+
+EVENT_VERSION = 1
+
+
+class BlockStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UPSTREAM_FAILED = "upstream_failed"
+    CONDITION_FAILED = "condition_failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (BlockStatus.QUEUED, BlockStatus.RUNNING)
+
+    @property
+    def ok_for_downstream(self) -> bool:
+        return self is BlockStatus.SUCCEEDED
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every event. ``kind`` names the class in ``to_dict`` output."""
+
+    kind: ClassVar[str] = "event"
+    run_id: str
+    at: float  # unix time, seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind
+        data["version"] = EVENT_VERSION
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Event:
+        cls = EVENT_TYPES[data["kind"]]
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        if "status" in values:
+            values["status"] = _STATUS_TYPES[cls](values["status"])
+        if "blocks" in values:
+            values["blocks"] = tuple(values["blocks"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    pipeline: str
+    execution_date: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    blocks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BlockQueued(Event):
+    kind: ClassVar[str] = "block_queued"
+    block: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockStarted(Event):
+    kind: ClassVar[str] = "block_started"
+    block: str
+    attempt: int
+    index: int | None = None  # the item, for a block inside a dynamic fan-out
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRetrying(Event):
+    kind: ClassVar[str] = "block_retrying"
+    block: str
+    attempt: int
+    delay: float
+    error: str
+    index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockFinished(Event):
+    kind: ClassVar[str] = "block_finished"
+    block: str
+    status: BlockStatus
+    attempt: int = 0
+    duration: float = 0.0
+    rows: int | None = None
+    bytes: int | None = None
+    error: dict[str, str] | None = None
+    reason: str = ""  # why, in one line, when the block did not run or did not succeed
+    index: int | None = None  # set for one item of a dynamic fan-out; None for the block
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSaved(Event):
+    """A block's output is safely in the output store (may come after BlockFinished)."""
+
+    kind: ClassVar[str] = "output_saved"
+    block: str
+    key: str
+    rows: int | None
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished(Event):
+    kind: ClassVar[str] = "run_finished"
+    status: RunStatus
+    duration: float = 0.0
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        RunStarted,
+        BlockQueued,
+        BlockStarted,
+        BlockRetrying,
+        BlockFinished,
+        OutputSaved,
+        RunFinished,
+    )
+}
+_STATUS_TYPES: dict[type[Event], type[Enum]] = {BlockFinished: BlockStatus, RunFinished: RunStatus}

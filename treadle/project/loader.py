@@ -1,0 +1,507 @@
+"""Load a project from disk and validate all of it, reporting every problem at once.
+
+``load_project(path)`` returns a ``Project`` or raises ``ProjectInvalid`` listing each
+problem with its file and line. Nothing here runs user code: block files are checked by
+parsing them (``treadle/project/block_files.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from treadle.errors import ProjectInvalid, UserInputError, did_you_mean
+from treadle.project.block_files import check_block_file
+from treadle.project.durations import parse_duration
+from treadle.project.model import (
+    BlockSpec,
+    BlockType,
+    Pipeline,
+    Project,
+    RetryPolicy,
+    fanned_blocks,
+)
+from treadle.project.settings import (
+    EXECUTOR_NAMES,
+    OUTPUT_FORMATS,
+    SETTING_KEYS,
+    ProjectSettings,
+)
+from treadle.project.yaml_source import YamlDocument, read_yaml
+
+PROJECT_FILE = "treadle.yaml"
+PIPELINE_FILE = "pipeline.yaml"
+PIPELINE_KEYS = ("name", "description", "variables", "retries", "concurrency", "blocks", "tags")
+BLOCK_KEYS = (
+    "name", "type", "file", "upstream", "timeout", "retries", "dynamic", "reduce",
+    "profile", "interval", "description",
+)  # fmt: skip
+RETRY_KEYS = ("count", "delay", "backoff", "max_delay")
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+def find_project_root(path: str | Path) -> Path:
+    root = Path(path).expanduser().resolve()
+    if not (root / PROJECT_FILE).is_file():
+        raise UserInputError(
+            f"{path} is not a Treadle project (no {PROJECT_FILE})",
+            path=str(path),
+            hint="create one with `treadle init PATH`, or pass the project's folder",
+        )
+    return root
+
+
+def load_project(path: str | Path) -> Project:
+    """Read and validate the project at ``path``; raise ``ProjectInvalid`` on any problem."""
+    root = find_project_root(path)
+    problems: list[UserInputError] = []
+    settings = _load_settings(root, problems)
+    pipelines: dict[str, Pipeline] = {}
+    checked_files: dict[str, list[UserInputError]] = {}
+    for yaml_file in sorted((root / "pipelines").glob(f"*/{PIPELINE_FILE}")):
+        pipeline = _load_pipeline(root, yaml_file, problems, checked_files)
+        if pipeline is not None:
+            pipelines[pipeline.name] = pipeline
+    if problems:
+        raise ProjectInvalid(problems, path=str(root))
+    return Project(root=root, settings=settings, pipelines=pipelines)
+
+
+# -- treadle.yaml -------------------------------------------------------------------------
+
+
+def _load_settings(root: Path, problems: list[UserInputError]) -> ProjectSettings:
+    try:
+        doc = read_yaml(root / PROJECT_FILE, PROJECT_FILE)
+    except UserInputError as exc:
+        problems.append(exc)
+        return ProjectSettings(name=root.name)
+    data = doc.data or {}
+    if not isinstance(data, dict):
+        problems.append(doc.error("treadle.yaml must be a mapping of settings"))
+        return ProjectSettings(name=root.name)
+    _check_keys(doc, data, SETTING_KEYS, (), "setting", problems)
+    values: dict[str, Any] = {k: v for k, v in data.items() if k in SETTING_KEYS}
+    values.setdefault("name", root.name)
+    _check_choice(doc, values, "executor", EXECUTOR_NAMES, problems)
+    _check_choice(doc, values, "output_format", OUTPUT_FORMATS, problems)
+    concurrency = values.get("concurrency", 1)
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        problems.append(doc.error("concurrency must be a whole number ≥ 1", "concurrency"))
+        values.pop("concurrency")
+    for key in ("name", "database_url"):
+        if key in values and not isinstance(values[key], str):
+            problems.append(doc.error(f"{key} must be text", key))
+            values.pop(key)
+    return ProjectSettings(**values)
+
+
+def _check_choice(
+    doc: YamlDocument,
+    values: dict[str, Any],
+    key: str,
+    choices: tuple[str, ...],
+    problems: list[UserInputError],
+) -> None:
+    if key in values and values[key] not in choices:
+        problems.append(
+            doc.error(
+                f"unknown {key} {values[key]!r}", key, hint=did_you_mean(str(values[key]), choices)
+            )
+        )
+        values.pop(key)
+
+
+# -- pipelines/<name>/pipeline.yaml --------------------------------------------------------
+
+
+def _load_pipeline(
+    root: Path,
+    yaml_file: Path,
+    problems: list[UserInputError],
+    checked_files: dict[str, list[UserInputError]],
+) -> Pipeline | None:
+    folder_name = yaml_file.parent.name
+    display = yaml_file.relative_to(root).as_posix()
+    try:
+        doc = read_yaml(yaml_file, display)
+    except UserInputError as exc:
+        problems.append(exc)
+        return None
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        problems.append(doc.error("pipeline.yaml must be a mapping with a `blocks:` list"))
+        return None
+    before = len(problems)
+    _check_keys(doc, data, PIPELINE_KEYS, (), "pipeline key", problems)
+    name = data.get("name", folder_name)
+    if name != folder_name:
+        problems.append(
+            doc.error(
+                f"name {name!r} does not match the pipeline's folder {folder_name!r}",
+                "name",
+                hint=f"write `name: {folder_name}` or rename the folder",
+            )
+        )
+    variables = data.get("variables") or {}
+    if not isinstance(variables, dict):
+        problems.append(doc.error("variables must be a mapping of name: default", "variables"))
+        variables = {}
+    retries = _parse_retries(doc, data.get("retries"), ("retries",), problems) or RetryPolicy()
+    concurrency = data.get("concurrency")
+    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+        problems.append(doc.error("concurrency must be a whole number ≥ 1", "concurrency"))
+        concurrency = None
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        problems.append(doc.error("description must be text", "description"))
+        description = ""
+    blocks = _parse_blocks(root, doc, data.get("blocks"), problems, checked_files)
+    if len(problems) == before:
+        _check_graph(doc, blocks, problems)
+    if len(problems) > before:
+        return None
+    return Pipeline(
+        name=folder_name,
+        directory=yaml_file.parent,
+        blocks=tuple(blocks),
+        description=description,
+        variables=dict(variables),
+        retries=retries,
+        concurrency=concurrency,
+    )
+
+
+def _parse_blocks(
+    root: Path,
+    doc: YamlDocument,
+    raw_blocks: Any,
+    problems: list[UserInputError],
+    checked_files: dict[str, list[UserInputError]],
+) -> list[BlockSpec]:
+    if raw_blocks is None:
+        return []
+    if not isinstance(raw_blocks, list):
+        problems.append(doc.error("blocks must be a list of blocks", "blocks"))
+        return []
+    blocks: list[BlockSpec] = []
+    seen: dict[str, int | None] = {}
+    for index, raw in enumerate(raw_blocks):
+        where = ("blocks", index)
+        if not isinstance(raw, dict):
+            problems.append(doc.error("each block must be a mapping with name and type", *where))
+            continue
+        block = _parse_block(root, doc, raw, where, problems, checked_files)
+        if block is None:
+            continue
+        if block.name in seen:
+            problems.append(
+                doc.error(
+                    f"duplicate block {block.name!r} (first defined on line {seen[block.name]})",
+                    *where,
+                    "name",
+                    hint="give each block of a pipeline its own name",
+                )  # fmt: skip
+            )
+            continue
+        seen[block.name] = block.line
+        blocks.append(block)
+    return blocks
+
+
+def _parse_block(
+    root: Path,
+    doc: YamlDocument,
+    raw: dict[str, Any],
+    where: tuple[str | int, ...],
+    problems: list[UserInputError],
+    checked_files: dict[str, list[UserInputError]],
+) -> BlockSpec | None:
+    before = len(problems)
+    _check_keys(doc, raw, BLOCK_KEYS, where, "block key", problems)
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        problems.append(
+            doc.error(
+                f"block name {name!r} is missing or invalid" if name else "block without a name",
+                *where,
+                "name",
+                hint="use letters, digits, _ and -, starting with a letter or _",
+            )  # fmt: skip
+        )
+        return None
+    block_type = _parse_block_type(doc, raw.get("type"), where, problems)
+    upstream = raw.get("upstream") or []
+    if isinstance(upstream, str):
+        upstream = [upstream]
+    if not isinstance(upstream, list) or not all(isinstance(u, str) for u in upstream):
+        problems.append(doc.error("upstream must be a list of block names", *where, "upstream"))
+        upstream = []
+    timeout = _parse_optional_duration(doc, raw, "timeout", where, problems)
+    interval = _parse_optional_duration(doc, raw, "interval", where, problems)
+    retries = _parse_retries(doc, raw.get("retries"), (*where, "retries"), problems)
+    flags = {}
+    for flag in ("dynamic", "reduce"):
+        value = raw.get(flag, False)
+        if not isinstance(value, bool):
+            problems.append(doc.error(f"{flag} must be true or false", *where, flag))
+            value = False
+        flags[flag] = value
+    profile = raw.get("profile", "default")
+    if not isinstance(profile, str):
+        problems.append(
+            doc.error("profile must be the name of an io_config profile", *where, "profile")
+        )
+        profile = "default"
+    if block_type is None or len(problems) > before:
+        return None
+    file = _resolve_block_file(root, doc, raw, name, block_type, where, problems)
+    if file is None:
+        return None
+    if file not in checked_files:
+        checked_files[file] = check_block_file(root / file, file, block_type)
+    problems.extend(checked_files[file])
+    return BlockSpec(
+        name=name,
+        type=block_type,
+        file=file,
+        upstream=tuple(upstream),
+        timeout=timeout,
+        retries=retries,
+        dynamic=flags["dynamic"],
+        reduce=flags["reduce"],
+        profile=profile,
+        sensor_interval=interval if interval is not None else 10.0,
+        line=doc.line_of(*where),
+    )
+
+
+def _parse_block_type(
+    doc: YamlDocument, value: Any, where: tuple[str | int, ...], problems: list[UserInputError]
+) -> BlockType | None:
+    choices = [t.value for t in BlockType]
+    if value is None:
+        problems.append(
+            doc.error("block without a type", *where, hint="types: " + ", ".join(choices))
+        )
+        return None
+    try:
+        return BlockType(value)
+    except ValueError:
+        problems.append(
+            doc.error(
+                f"unknown block type {value!r}",
+                *where,
+                "type",
+                hint=did_you_mean(str(value), choices),
+            )
+        )
+        return None
+
+
+def _resolve_block_file(
+    root: Path,
+    doc: YamlDocument,
+    raw: dict[str, Any],
+    name: str,
+    block_type: BlockType,
+    where: tuple[str | int, ...],
+    problems: list[UserInputError],
+) -> str | None:
+    """The block file, relative to the root; confined to the project, ``.py`` or ``.sql``."""
+    given = raw.get("file")
+    if given is None:
+        candidates = [f"{block_type.folder}/{name}.py", f"{block_type.folder}/{name}.sql"]
+        for candidate in candidates:
+            if (root / candidate).is_file():
+                return candidate
+        problems.append(
+            doc.error(
+                f"block {name!r} has no file: neither {candidates[0]} nor {candidates[1]} exists",
+                *where,
+                hint="create the file, or point `file:` at it",
+            )
+        )
+        return None
+    if not isinstance(given, str) or not given.endswith((".py", ".sql")):
+        problems.append(
+            doc.error("file must be a .py or .sql path inside the project", *where, "file")
+        )
+        return None
+    relative = PurePosixPath(given.replace("\\", "/"))
+    inside = (root / relative).resolve()
+    if relative.is_absolute() or ".." in relative.parts or not inside.is_relative_to(root):
+        problems.append(
+            doc.error(
+                f"file {given!r} is outside the project",
+                *where,
+                "file",
+                hint="block files must live inside the project folder",
+            )  # fmt: skip
+        )
+        return None
+    if not inside.is_file():
+        problems.append(doc.error(f"block file {given} does not exist", *where, "file"))
+        return None
+    return relative.as_posix()
+
+
+def _parse_optional_duration(
+    doc: YamlDocument,
+    raw: dict[str, Any],
+    key: str,
+    where: tuple[str | int, ...],
+    problems: list[UserInputError],
+) -> float | None:
+    if raw.get(key) is None:
+        return None
+    try:
+        return parse_duration(raw[key])
+    except ValueError as exc:
+        problems.append(doc.error(f"{key}: {exc}", *where, key))
+        return None
+
+
+def _parse_retries(
+    doc: YamlDocument, raw: Any, where: tuple[str | int, ...], problems: list[UserInputError]
+) -> RetryPolicy | None:
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = {"count": raw}
+    if not isinstance(raw, dict):
+        problems.append(doc.error("retries must be a mapping: {count, delay, backoff}", *where))
+        return None
+    _check_keys(doc, raw, RETRY_KEYS, where, "retries key", problems)
+    values: dict[str, Any] = {}
+    count = raw.get("count", 0)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        problems.append(doc.error("retries count must be a whole number ≥ 0", *where, "count"))
+    else:
+        values["count"] = count
+    for key in ("delay", "max_delay"):
+        if key in raw:
+            try:
+                values[key] = parse_duration(raw[key])
+            except ValueError as exc:
+                problems.append(doc.error(f"retries {key}: {exc}", *where, key))
+    backoff = raw.get("backoff", 2.0)
+    if not isinstance(backoff, int | float) or isinstance(backoff, bool) or backoff < 1:
+        problems.append(doc.error("retries backoff must be a number ≥ 1", *where, "backoff"))
+    else:
+        values["backoff"] = float(backoff)
+    return RetryPolicy(**values)
+
+
+def _check_keys(
+    doc: YamlDocument,
+    data: dict[str, Any],
+    known: tuple[str, ...],
+    where: tuple[str | int, ...],
+    what: str,
+    problems: list[UserInputError],
+) -> None:
+    for key in data:
+        if key not in known:
+            problems.append(
+                doc.error(
+                    f"unknown {what} {key!r}", *where, key, hint=did_you_mean(str(key), known)
+                )
+            )
+
+
+# -- the graph -----------------------------------------------------------------------------
+
+
+def _check_graph(
+    doc: YamlDocument, blocks: list[BlockSpec], problems: list[UserInputError]
+) -> None:
+    names = [b.name for b in blocks]
+    known = set(names)
+    for index, block in enumerate(blocks):
+        for position, up in enumerate(block.upstream):
+            if up not in known:
+                problems.append(
+                    doc.error(
+                        f"block {block.name!r} has unknown upstream {up!r}",
+                        "blocks",
+                        index,
+                        "upstream",
+                        position,
+                        hint=did_you_mean(up, names),
+                    )  # fmt: skip
+                )
+    if any(p.path == doc.path for p in problems):
+        return
+    cycle = _find_cycle(blocks)
+    if cycle:
+        first = names.index(cycle[0])
+        problems.append(
+            doc.error(
+                "cycle between blocks: " + " → ".join([*cycle, cycle[0]]),
+                "blocks",
+                first,
+                "upstream",
+                hint="a pipeline is a DAG: remove one of these upstream links",
+            )  # fmt: skip
+        )
+        return
+    _check_dynamic(doc, blocks, problems)
+
+
+def _find_cycle(blocks: list[BlockSpec]) -> list[str] | None:
+    """One cycle as a list of block names, or None. Iterative DFS (no recursion limit)."""
+    upstream = {b.name: b.upstream for b in blocks}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in upstream:
+        if state.get(start):
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, int]] = [(start, 0)]
+        while stack:
+            node, next_index = stack.pop()
+            if next_index == 0:
+                state[node] = 1
+                path.append(node)
+            children = upstream[node]
+            if next_index < len(children):
+                stack.append((node, next_index + 1))
+                child = children[next_index]
+                if state.get(child) == 1:
+                    cycle = path[path.index(child) :]
+                    return list(reversed(cycle))
+                if not state.get(child):
+                    stack.append((child, 0))
+            else:
+                state[node] = 2
+                path.pop()
+    return None
+
+
+def _check_dynamic(
+    doc: YamlDocument, blocks: list[BlockSpec], problems: list[UserInputError]
+) -> None:
+    """Dynamic blocks fan out one level; ``reduce`` belongs on a block inside a fan."""
+    fanned = fanned_blocks(blocks)
+    for index, block in enumerate(blocks):
+        if block.name in fanned and block.dynamic:
+            problems.append(
+                doc.error(
+                    f"block {block.name!r} is dynamic inside another dynamic block's fan-out",
+                    "blocks",
+                    index,
+                    "dynamic",
+                    hint="nested fan-outs are not supported; add `reduce: true` upstream first",
+                )  # fmt: skip
+            )
+        if block.name not in fanned and block.reduce:
+            problems.append(
+                doc.error(
+                    f"block {block.name!r} has reduce: true but no dynamic block upstream",
+                    "blocks",
+                    index,
+                    "reduce",
+                    hint="reduce collects the per-item outputs of a block downstream of a dynamic one",
+                )  # fmt: skip
+            )
