@@ -90,6 +90,7 @@ class Runner:
         self._retries: list[tuple[float, int, BlockTask]] = []
         self._pending_saves: list[tuple[str, str, Any]] = []
         self._next_task_id = 0
+        self._starting = self._start_again = False
         self._consumers = {b.name: len(plan.downstream.get(b.name, ())) for b in plan.blocks}
 
     # -- the loop --------------------------------------------------------------------------
@@ -147,31 +148,38 @@ class Runner:
     def _start_ready(self) -> None:
         """Start (or settle without running) every waiting block whose upstreams are done.
 
-        ``_waiting`` is in dependency order, so one pass settles whole chains.
+        ``_waiting`` is in dependency order, so one pass settles whole chains. Settling a
+        block calls back here; that nested call only asks for one more pass.
         """
-        still_waiting = []
-        for block in self._waiting:
+        if self._starting:
+            self._start_again = True
+            return
+        self._starting = True
+        try:
+            self._start_again = True
+            while self._start_again:
+                self._start_again = False
+                self._start_pass()
+        finally:
+            self._starting = False
+
+    def _start_pass(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for block in waiting:
             ups = [self.results[u] for u in block.upstream if u in self.results]
             if not all(u.status.finished for u in ups):
-                still_waiting.append(block)
+                self._waiting.append(block)
                 continue
             stopped = next((u for u in ups if u.status in _STOPPING), None)
             unmet = next((u for u in ups if u.status is BlockStatus.CONDITION_FAILED), None)
             if stopped is not None:
-                self._settle(
-                    block.name,
-                    BlockStatus.UPSTREAM_FAILED,
-                    f"upstream {stopped.name!r} {stopped.status.value}",
-                )
+                reason = f"upstream {stopped.name!r} {stopped.status.value}"
+                self._settle(block.name, BlockStatus.UPSTREAM_FAILED, reason)
             elif unmet is not None:
-                self._settle(
-                    block.name,
-                    BlockStatus.CONDITION_FAILED,
-                    f"upstream {unmet.name!r} condition_failed",
-                )
+                reason = f"upstream {unmet.name!r} condition_failed"
+                self._settle(block.name, BlockStatus.CONDITION_FAILED, reason)
             else:
                 self._start(block)
-        self._waiting = still_waiting
 
     def _start(self, block: BlockSpec) -> None:
         if block.name not in self.plan.fanned:

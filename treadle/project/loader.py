@@ -436,7 +436,9 @@ def _check_graph(
         return
     cycle = _find_cycle(blocks)
     if cycle:
-        first = names.index(cycle[0])
+        first = min(names.index(n) for n in cycle)
+        start = cycle.index(names[first])
+        cycle = cycle[start:] + cycle[:start]  # begin at the block that comes first in the file
         problems.append(
             doc.error(
                 "cycle between blocks: " + " → ".join([*cycle, cycle[0]]),

@@ -134,17 +134,19 @@ class Project:
 
 
 def dependency_order(blocks: tuple[BlockSpec, ...] | list[BlockSpec]) -> list[BlockSpec]:
-    """Blocks ordered so each comes after all its upstreams (stable: file order on ties).
+    """Blocks ordered so each comes after its upstreams among them (stable on ties).
 
-    The blocks must form a DAG (the loader checks that before calling this).
+    Upstreams outside ``blocks`` are ignored. The blocks must form a DAG (the loader
+    checks that before anything calls this).
     """
+    names = {b.name for b in blocks}
     done: set[str] = set()
     ordered: list[BlockSpec] = []
     remaining = list(blocks)
     while remaining:
-        ready = [b for b in remaining if done.issuperset(b.upstream)]
+        ready = [b for b in remaining if done.issuperset(u for u in b.upstream if u in names)]
         if not ready:
-            raise ValueError("blocks have a cycle or an unknown upstream")
+            raise ValueError("blocks have a cycle: " + ", ".join(b.name for b in remaining))
         done.update(b.name for b in ready)
         ordered.extend(ready)
         remaining = [b for b in remaining if b.name not in done]

@@ -1,0 +1,291 @@
+"""Loading a project validates all of it and reports every problem with file and line."""
+
+from __future__ import annotations
+
+import pytest
+
+from treadle.errors import ProjectInvalid, UserInputError
+from treadle.project import BlockType, load_project
+
+LOADER = """
+from treadle import data_loader
+
+@data_loader
+def load():
+    return 1
+"""
+TRANSFORMER = """
+from treadle import transformer
+
+@transformer
+def step(x):
+    return x
+"""
+
+
+def problems_of(root) -> list[UserInputError]:
+    with pytest.raises(ProjectInvalid) as caught:
+        load_project(root)
+    return caught.value.problems
+
+
+def one_problem(root) -> UserInputError:
+    problems = problems_of(root)
+    assert len(problems) == 1, [str(p) for p in problems]
+    return problems[0]
+
+
+def test_valid_project_loads_with_defaults(project):
+    project.block("data_loaders", "load", LOADER)
+    project.block("transformers", "step", TRANSFORMER)
+    project.pipeline(
+        "p",
+        """
+        variables: {month: "2020-10"}
+        retries: {count: 2, delay: 1s, backoff: 3}
+        blocks:
+          - name: load
+            type: data_loader
+          - name: step
+            type: transformer
+            upstream: [load]
+            timeout: 10m
+        """,
+    )
+    loaded = load_project(project.root)
+    pipeline = loaded.pipeline("p")
+    assert pipeline.block_names == ("load", "step")
+    assert pipeline.block("step").upstream == ("load",)
+    assert pipeline.block("step").timeout == 600
+    assert pipeline.block("load").file == "data_loaders/load.py"
+    assert pipeline.block("load").type is BlockType.DATA_LOADER
+    assert (
+        pipeline.retries.count == 2
+        and pipeline.retries.delay == 1
+        and pipeline.retries.backoff == 3
+    )
+    assert pipeline.variables == {"month": "2020-10"}
+    assert loaded.settings.name == "test_project"
+
+
+def test_sql_file_is_found_when_there_is_no_py(project):
+    project.write("transformers/agg.sql", "select 1 as x")
+    project.pipeline("p", "blocks:\n  - {name: agg, type: transformer}\n")
+    assert load_project(project.root).pipeline("p").block("agg").file == "transformers/agg.sql"
+
+
+def test_not_a_project(tmp_path):
+    with pytest.raises(UserInputError, match="not a Treadle project"):
+        load_project(tmp_path)
+
+
+def test_cycle_names_its_blocks(project):
+    for name in ("a", "b", "c"):
+        project.block("transformers", name, TRANSFORMER.replace("step", name))
+    project.pipeline(
+        "p",
+        """
+        blocks:
+          - {name: a, type: transformer, upstream: [c]}
+          - {name: b, type: transformer, upstream: [a]}
+          - {name: c, type: transformer, upstream: [b]}
+        """,
+    )
+    problem = one_problem(project.root)
+    assert "cycle" in problem.message
+    for name in ("a", "b", "c"):
+        assert name in problem.message
+    assert problem.path == "pipelines/p/pipeline.yaml" and problem.line == 2
+
+
+def test_self_loop_is_a_cycle(project):
+    project.block("transformers", "a", TRANSFORMER)
+    project.pipeline("p", "blocks:\n  - {name: a, type: transformer, upstream: [a]}\n")
+    assert "a → a" in one_problem(project.root).message
+
+
+def test_unknown_upstream_with_did_you_mean(project):
+    project.block("data_loaders", "load", LOADER)
+    project.block("transformers", "step", TRANSFORMER)
+    project.pipeline(
+        "p",
+        """
+        blocks:
+          - name: load
+            type: data_loader
+          - name: step
+            type: transformer
+            upstream:
+              - lood
+        """,
+    )
+    problem = one_problem(project.root)
+    assert "unknown upstream 'lood'" in problem.message
+    assert problem.line == 7
+    assert "did you mean 'load'" in problem.hint
+
+
+def test_duplicate_block(project):
+    project.block("data_loaders", "load", LOADER)
+    project.pipeline(
+        "p",
+        """
+        blocks:
+          - {name: load, type: data_loader}
+          - {name: load, type: data_loader}
+        """,
+    )
+    problem = one_problem(project.root)
+    assert "duplicate block 'load'" in problem.message and "line 2" in problem.message
+    assert problem.line == 3
+
+
+def test_missing_block_file(project):
+    project.pipeline("p", "blocks:\n  - {name: ghost, type: data_loader}\n")
+    problem = one_problem(project.root)
+    assert "data_loaders/ghost.py" in problem.message and problem.line == 2
+
+
+def test_explicit_missing_file(project):
+    project.pipeline("p", "blocks:\n  - name: x\n    type: custom\n    file: custom/nope.py\n")
+    problem = one_problem(project.root)
+    assert "custom/nope.py does not exist" in problem.message and problem.line == 4
+
+
+@pytest.mark.parametrize(
+    "path", ["../outside.py", "/etc/passwd.py", "custom/../../x.py", "..\\\\x.py"]
+)
+def test_block_file_outside_project_is_refused(project, path):
+    project.write("../outside.py", LOADER)
+    project.pipeline("p", f"blocks:\n  - name: x\n    type: data_loader\n    file: '{path}'\n")
+    assert "outside the project" in one_problem(project.root).message
+
+
+def test_syntax_error_points_at_the_block_file_line(project):
+    project.block(
+        "data_loaders",
+        "load",
+        "from treadle import data_loader\n\n@data_loader\ndef load(:\n    pass\n",
+    )
+    project.pipeline("p", "blocks:\n  - {name: load, type: data_loader}\n")
+    problem = one_problem(project.root)
+    assert problem.path == "data_loaders/load.py" and problem.line == 4
+    assert "syntax error" in problem.message
+
+
+def test_block_file_without_its_decorator(project):
+    project.block("transformers", "step", LOADER)
+    project.pipeline("p", "blocks:\n  - {name: step, type: transformer}\n")
+    problem = one_problem(project.root)
+    assert "no @transformer function" in problem.message and "@data_loader" in problem.message
+
+
+def test_block_file_with_two_block_functions(project):
+    project.block(
+        "transformers", "step", TRANSFORMER + "\n@transformer\ndef again(x):\n    return x\n"
+    )
+    project.pipeline("p", "blocks:\n  - {name: step, type: transformer}\n")
+    problem = one_problem(project.root)
+    assert "2 @transformer functions" in problem.message and problem.line == 8  # the second def
+
+
+def test_malformed_yaml_has_a_line(project):
+    project.pipeline("p", "blocks:\n  - name: a\n    type: [custom\n  - name: b\n")
+    problem = one_problem(project.root)
+    assert "malformed YAML" in problem.message and problem.line is not None and problem.line >= 3
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "wrong", "suggestion", "line"),
+    [
+        ("blocks: []\nvariabels: {}\n", "variabels", "variables", 2),
+        (
+            "blocks:\n  - name: load\n    type: data_loader\n    upstrem: []\n",
+            "upstrem",
+            "upstream",
+            4,
+        ),
+        ("retries: {count: 1, dealy: 5s}\nblocks: []\n", "dealy", "delay", 1),
+    ],
+)
+def test_unknown_key_says_did_you_mean(project, yaml_text, wrong, suggestion, line):
+    project.block("data_loaders", "load", LOADER)
+    project.pipeline("p", yaml_text)
+    problem = one_problem(project.root)
+    assert f"'{wrong}'" in problem.message
+    assert f"did you mean '{suggestion}'" in problem.hint
+    assert problem.line == line
+
+
+def test_unknown_block_type(project):
+    project.pipeline("p", "blocks:\n  - {name: x, type: transfomer}\n")
+    problem = one_problem(project.root)
+    assert "unknown block type 'transfomer'" in problem.message and "transformer" in problem.hint
+
+
+def test_bad_values_are_reported(project):
+    project.block("data_loaders", "load", LOADER)
+    project.pipeline(
+        "p",
+        """
+        blocks:
+          - name: load
+            type: data_loader
+            timeout: ten minutes
+            dynamic: "yes"
+        """,
+    )
+    messages = " | ".join(p.message for p in problems_of(project.root))
+    assert "timeout" in messages and "dynamic must be true or false" in messages
+
+
+def test_every_problem_is_reported_at_once(project):
+    project.write("treadle.yaml", "executor: threads\n")
+    project.block("data_loaders", "load", "def broken(:\n")
+    project.pipeline(
+        "one", "blocks:\n  - {name: load, type: data_loader}\n  - {name: x, type: nope}\n"
+    )
+    project.pipeline("two", "blocks: [\n")
+    problems = problems_of(project.root)
+    where = {(p.path, p.message.split(":")[0]) for p in problems}
+    assert ("treadle.yaml", "unknown executor 'threads'") in where
+    assert ("data_loaders/load.py", "syntax error") in where
+    assert any(
+        p.path == "pipelines/one/pipeline.yaml" and "unknown block type" in p.message
+        for p in problems
+    )
+    assert any(
+        p.path == "pipelines/two/pipeline.yaml" and "malformed YAML" in p.message for p in problems
+    )
+    assert len(problems) == 4
+
+
+def test_name_must_match_folder(project):
+    project.pipeline("p", "name: other\nblocks: []\n")
+    problem = one_problem(project.root)
+    assert "does not match" in problem.message and problem.line == 1
+
+
+def test_reduce_without_dynamic_and_nested_dynamic(project):
+    for name in ("a", "b", "c"):
+        project.block("transformers", name, TRANSFORMER.replace("step", name))
+    project.pipeline(
+        "p",
+        """
+        blocks:
+          - {name: a, type: transformer, dynamic: true}
+          - {name: b, type: transformer, upstream: [a], dynamic: true}
+          - {name: c, type: transformer, reduce: true}
+        """,
+    )
+    messages = [p.message for p in problems_of(project.root)]
+    assert any("'b' is dynamic inside" in m for m in messages)
+    assert any("'c' has reduce: true but no dynamic block upstream" in m for m in messages)
+
+
+def test_shared_block_file_is_checked_once_and_reported_once(project):
+    project.block("data_loaders", "load", "def broken(:\n")
+    project.pipeline("p", "blocks:\n  - {name: load, type: data_loader}\n")
+    project.pipeline("q", "blocks:\n  - {name: load, type: data_loader}\n")
+    problems = problems_of(project.root)
+    assert [p.path for p in problems] == ["data_loaders/load.py", "data_loaders/load.py"]

@@ -1,0 +1,11 @@
+"""Write the clean trips to the embedded DuckDB warehouse (io_config profile `default`)."""
+
+from treadle import data_exporter
+from treadle.io import DuckDB
+
+
+@data_exporter
+def export_green_taxi_duckdb(df, *, logger):
+    with DuckDB.from_profile("default") as warehouse:
+        warehouse.export(df, "green_taxi", if_exists="replace")
+    logger.info("exported %d rows to DuckDB table green_taxi", len(df))
