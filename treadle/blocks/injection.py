@@ -72,8 +72,14 @@ class InjectionPlan:
         inputs: Sequence[Any],
         context: Mapping[str, Any],
         variables: Mapping[str, Any],
+        *,
+        strict: bool = True,
     ) -> tuple[list[Any], dict[str, Any]]:
-        """(args, kwargs) for one call; raises ``UserInputError`` when they cannot fit."""
+        """(args, kwargs) for one call; raises ``UserInputError`` when they cannot fit.
+
+        With ``strict=False`` (tests, conditions, callbacks) inputs the function has no
+        parameter for are left out instead of being an error.
+        """
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         taken = 0
@@ -105,7 +111,7 @@ class InjectionPlan:
                 args.append(value)
             else:
                 kwargs[param.name] = value
-        if taken < len(inputs):
+        if strict and taken < len(inputs):
             raise UserInputError(
                 f"{self.function_name}() takes {taken} upstream input{'s' if taken != 1 else ''} "
                 f"but the pipeline gives it {len(inputs)}",

@@ -15,8 +15,8 @@ from pathlib import Path
 class BlockLog(io.TextIOBase):
     """A text stream that prefixes each line and appends it to the block run's log file."""
 
-    def __init__(self, path: Path, run_id: str, key: str, attempt: int) -> None:
-        self.path = path
+    def __init__(self, logs_root: Path, run_id: str, key: str, attempt: int) -> None:
+        self.logs_root, self.run_id, self.key = logs_root, run_id, key
         self.prefix = f"{run_id} {key}#{attempt}"
         self._file: io.TextIOWrapper | None = None
         self._partial = ""
@@ -33,8 +33,9 @@ class BlockLog(io.TextIOBase):
 
     def write_line(self, level: str, line: str) -> None:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            path = log_path(self.logs_root, self.run_id, self.key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
         self._file.write(f"{stamp} {level:<7} [{self.prefix}] {line}\n")
 

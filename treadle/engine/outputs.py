@@ -19,7 +19,7 @@ import json
 import os
 import pickle
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,15 @@ class OutputMeta:
     value: Any = None  # the value itself, for small JSON outputs
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _META_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OutputMeta:
         columns = data.get("columns")
         return cls(**{**data, "columns": tuple(map(tuple, columns)) if columns else None})
+
+
+_META_FIELDS = tuple(OutputMeta.__dataclass_fields__)
 
 
 def table_library(value: Any) -> str | None:
@@ -88,6 +91,7 @@ class OutputStore:
         self.run_id = run_id
         self.run_dir = outputs_root / run_id
         self.table_format = table_format
+        self._run_dir_text = str(self.run_dir)
         self._dir_ready = False
 
     # -- writing ---------------------------------------------------------------------------
@@ -205,9 +209,14 @@ class OutputStore:
             self._dir_ready = True
 
     def _write_bytes(self, name: str, data: bytes) -> None:
-        temp = self.run_dir / f".{name}.tmp"
-        temp.write_bytes(data)
-        os.replace(temp, self.run_dir / name)
+        final = f"{self._run_dir_text}/{name}"
+        temp = f"{self._run_dir_text}/.{name}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(temp, final)
 
     def _write_meta(self, meta: OutputMeta) -> OutputMeta:
         self._write_bytes(f"{meta.key}.meta.json", json.dumps(meta.to_dict(), default=str).encode())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -84,13 +85,16 @@ class Runner:
         self.sink = sink
         self.results = {b.name: BlockResult(b.name) for b in plan.blocks}
         self.memory = resolver.memory  # (run_id, key) -> value; filled when shares_memory
-        self._waiting: list[BlockSpec] = list(plan.blocks)
+        self._waiting = set(plan.block_names)  # not started yet
+        chosen = self._waiting
+        self._pending_ups = {b.name: sum(1 for u in b.upstream if u in chosen) for b in plan.blocks}
+        self._ready = deque(b for b in plan.blocks if self._pending_ups[b.name] == 0)
         self._tasks: dict[int, BlockTask] = {}
         self._fans: dict[str, _Fan] = {}
         self._retries: list[tuple[float, int, BlockTask]] = []
         self._pending_saves: list[tuple[str, str, Any]] = []
         self._next_task_id = 0
-        self._starting = self._start_again = False
+        self._starting = False
         self._consumers = {b.name: len(plan.downstream.get(b.name, ())) for b in plan.blocks}
 
     # -- the loop --------------------------------------------------------------------------
@@ -146,40 +150,40 @@ class Runner:
     # -- starting blocks -------------------------------------------------------------------
 
     def _start_ready(self) -> None:
-        """Start (or settle without running) every waiting block whose upstreams are done.
+        """Start (or settle without running) every block whose upstreams are all done.
 
-        ``_waiting`` is in dependency order, so one pass settles whole chains. Settling a
-        block calls back here; that nested call only asks for one more pass.
+        Settling a block makes its downstream ready in turn; the queue, not recursion,
+        carries that along, so a long chain of ``upstream_failed`` costs no stack.
         """
         if self._starting:
-            self._start_again = True
             return
         self._starting = True
         try:
-            self._start_again = True
-            while self._start_again:
-                self._start_again = False
-                self._start_pass()
+            while self._ready:
+                block = self._ready.popleft()
+                self._waiting.discard(block.name)
+                self._start_or_settle(block)
         finally:
             self._starting = False
 
-    def _start_pass(self) -> None:
-        waiting, self._waiting = self._waiting, []
-        for block in waiting:
-            ups = [self.results[u] for u in block.upstream if u in self.results]
-            if not all(u.status.finished for u in ups):
-                self._waiting.append(block)
-                continue
-            stopped = next((u for u in ups if u.status in _STOPPING), None)
-            unmet = next((u for u in ups if u.status is BlockStatus.CONDITION_FAILED), None)
-            if stopped is not None:
-                reason = f"upstream {stopped.name!r} {stopped.status.value}"
-                self._settle(block.name, BlockStatus.UPSTREAM_FAILED, reason)
-            elif unmet is not None:
-                reason = f"upstream {unmet.name!r} condition_failed"
-                self._settle(block.name, BlockStatus.CONDITION_FAILED, reason)
-            else:
-                self._start(block)
+    def _start_or_settle(self, block: BlockSpec) -> None:
+        ups = [self.results[u] for u in block.upstream if u in self.results]
+        stopped = next((u for u in ups if u.status in _STOPPING), None)
+        unmet = next((u for u in ups if u.status is BlockStatus.CONDITION_FAILED), None)
+        if stopped is not None:
+            reason = f"upstream {stopped.name!r} {stopped.status.value}"
+            self._settle(block.name, BlockStatus.UPSTREAM_FAILED, reason)
+        elif unmet is not None:
+            reason = f"upstream {unmet.name!r} condition_failed"
+            self._settle(block.name, BlockStatus.CONDITION_FAILED, reason)
+        else:
+            self._start(block)
+
+    def _mark_upstream_done(self, name: str) -> None:
+        for child in self.plan.downstream.get(name, ()):
+            self._pending_ups[child] -= 1
+            if self._pending_ups[child] == 0:
+                self._ready.append(self.plan.pipeline.block(child))
 
     def _start(self, block: BlockSpec) -> None:
         if block.name not in self.plan.fanned:
@@ -376,6 +380,7 @@ class Runner:
             )  # fmt: skip
         )
         self._release_inputs(name)
+        self._mark_upstream_done(name)
         self._start_ready()
 
     def _release_inputs(self, name: str) -> None:
@@ -446,10 +451,11 @@ class Runner:
 
     def _cancel_everything(self, reason: str) -> None:
         self.executor.cancel_all()
-        names = {t.block.name for t in self._tasks.values()} | {b.name for b in self._waiting}
+        names = {t.block.name for t in self._tasks.values()} | self._waiting
         self._tasks.clear()
         self._retries.clear()
-        self._waiting = []
+        self._waiting = set()
+        self._ready.clear()
         for name in self.plan.block_names:
             if name in names:
                 result = self.results[name]
@@ -461,7 +467,7 @@ class Runner:
                 )
 
     def _waiting_names(self) -> str:
-        return ", ".join(b.name for b in self._waiting)
+        return ", ".join(sorted(self._waiting))
 
     def _emit(self, event: Any) -> None:
         self.sink.emit(event)

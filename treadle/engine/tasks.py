@@ -59,14 +59,13 @@ class RunContext:
     variables: dict[str, Any] = field(default_factory=dict)
     trigger: str | None = None
     table_format: str = "arrow"
+    outputs_root: Path = field(init=False)
+    logs_root: Path = field(init=False)
 
-    @property
-    def outputs_root(self) -> Path:
-        return self.project_root / ".treadle" / "outputs"
-
-    @property
-    def logs_root(self) -> Path:
-        return self.project_root / ".treadle" / "logs"
+    def __post_init__(self) -> None:
+        state = self.project_root / ".treadle"
+        object.__setattr__(self, "outputs_root", state / "outputs")
+        object.__setattr__(self, "logs_root", state / "logs")
 
 
 @dataclass(frozen=True, slots=True)

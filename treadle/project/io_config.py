@@ -115,10 +115,8 @@ def read_dotenv(file: Path) -> dict[str, str]:
         key, value = line.split("=", 1)
         key = key.removeprefix("export ").strip()
         value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
+        end = value.find(value[0], 1) if value[:1] in ("'", '"') else -1
+        value = value[1:end] if end > 0 else value.split(" #", 1)[0].rstrip()
         values[key] = value
     return values
 
@@ -182,7 +180,7 @@ class _Renderer:
         )
         env.globals.update(env_var=self.env_var, variables=self.variable, secret=self.secret)
         try:
-            template = env.from_string(source)
+            template = env.from_string(_without_comment_lines(source))
         except jinja2.TemplateSyntaxError as exc:
             raise UserInputError(
                 f"template error: {exc.message}", path=IO_CONFIG_FILE, line=exc.lineno
@@ -194,13 +192,19 @@ class _Renderer:
             raise UserInputError(
                 exc.message, path=IO_CONFIG_FILE, line=line, hint=exc.hint
             ) from None
-        except jinja2.UndefinedError as exc:
+        except (jinja2.TemplateError, TypeError, ValueError) as exc:
             raise UserInputError(
-                f"template error: {exc.message}",
+                f"template error: {exc}",
                 path=IO_CONFIG_FILE,
                 line=_template_line(exc),
                 hint="the functions available are env_var(), variables() and secret()",
             ) from None
+
+
+def _without_comment_lines(source: str) -> str:
+    """Blank out whole-line YAML comments (keeping line numbers), so a commented-out
+    profile does not need its environment variables."""
+    return "\n".join("" if line.lstrip().startswith("#") else line for line in source.split("\n"))
 
 
 def _parse(file: Path, source: str, text: str) -> IoConfig:

@@ -1,0 +1,44 @@
+"""Connectors: DuckDB and project files now; PostgreSQL, GCS, BigQuery and S3 later.
+
+``from treadle.io import DuckDB`` imports only ``treadle.io.duckdb`` (and duckdb, pyarrow):
+importing ``treadle.io`` itself loads no data library. ``CONNECTORS`` is the whole list.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from treadle.io.duckdb import DuckDB as DuckDB
+    from treadle.io.files import Files as Files
+
+#: Public name -> module that defines it. Each module holds one connector and imports its
+#: client library at the top, so a name costs nothing until it is used.
+CONNECTORS: dict[str, str] = {
+    "DuckDB": "treadle.io.duckdb",
+    "Files": "treadle.io.files",
+    # Added by the connections issue, each needing its extra (pip install treadle[...]):
+    # "Postgres": "treadle.io.postgres",   # psycopg 3, COPY
+    # "GCS": "treadle.io.gcs",             # google-cloud-storage
+    # "BigQuery": "treadle.io.bigquery",   # google-cloud-bigquery
+    # "S3": "treadle.io.s3",               # boto3 / fsspec
+}
+
+__all__ = sorted(CONNECTORS)
+
+
+def __getattr__(name: str) -> Any:
+    module = CONNECTORS.get(name)
+    if module is None:
+        raise AttributeError(
+            f"module 'treadle.io' has no attribute {name!r}; "
+            f"the connectors are: {', '.join(sorted(CONNECTORS))}"
+        )
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *CONNECTORS])

@@ -1,0 +1,105 @@
+"""The contract every connector implements, and helpers they share.
+
+A connector reads and writes data in one place (a DuckDB file, project folders, later
+PostgreSQL, GCS, BigQuery, S3). It is built from an ``io_config.yaml`` profile, opens its
+connection lazily, and closes it on ``close()`` or at the end of a ``with`` block::
+
+    with DuckDB.from_profile("default") as db:
+        db.export(df, "trips")
+        top = db.load("select * from trips limit 10")
+
+Errors: bad arguments or settings raise ``UserInputError`` (profile, path, ``if_exists``,
+data that cannot become a table). Failures of the backend itself (a SQL error, a network
+error) propagate as the backend's own exception, so they read as the user knows them.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from treadle.errors import UserInputError, did_you_mean
+from treadle.project.active import active_context
+from treadle.project.io_config import load_io_config
+
+IfExists = Literal["replace", "append", "fail"]
+IF_EXISTS: tuple[str, ...] = ("replace", "append", "fail")
+
+
+class Connector(ABC):
+    """Loads data from and exports data to one storage system."""
+
+    @classmethod
+    @abstractmethod
+    def from_profile(cls, profile: str = "default", *, project: Any = None) -> Self:
+        """A connector configured by ``profile`` of the project's ``io_config.yaml``.
+
+        ``project`` is the project root (a path or a ``Project``); by default the active
+        project (inside a run) or the one containing the working directory. Raises
+        ``UserInputError`` when there is no project, the profile does not exist, or its
+        settings are missing or invalid; nothing is connected yet.
+        """
+
+    @abstractmethod
+    def load(self, *args: Any, **kwargs: Any) -> Any:
+        """Read data (a query result, a file) as a pandas DataFrame.
+
+        Raises ``UserInputError`` for a bad argument; the backend's own error otherwise.
+        """
+
+    @abstractmethod
+    def export(self, obj: Any, *args: Any, if_exists: IfExists = "replace", **kwargs: Any) -> None:
+        """Write ``obj`` (pandas or polars DataFrame, pyarrow Table or RecordBatch).
+
+        ``if_exists``: ``replace`` swaps the old data for the new at once, ``append`` adds
+        to it, ``fail`` raises ``UserInputError`` when the target exists. A failed export
+        leaves the previous data as it was. Raises ``UserInputError`` for an object that is
+        not a table or a bad argument; the backend's own error otherwise.
+        """
+
+    def close(self) -> None:
+        """Release connections; safe to call twice. The connector reopens on next use."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def project_root_and_variables(project: Any = None) -> tuple[Path, Mapping[str, Any]]:
+    """The root of ``project`` (default: the active one) and the active run's variables."""
+    if project is None:
+        context = active_context()
+        return context.root, context.variables
+    if not isinstance(project, str | os.PathLike):  # a Project (not Path.root, the "/")
+        project = project.root
+    root = Path(project).expanduser().resolve()
+    try:
+        context = active_context()
+    except UserInputError:
+        return root, {}
+    return root, context.variables if context.root.resolve() == root else {}
+
+
+def read_profile(profile: str, project: Any = None) -> tuple[Path, dict[str, Any]]:
+    """The project root and the settings of ``profile`` (see ``Connector.from_profile``)."""
+    root, variables = project_root_and_variables(project)
+    return root, load_io_config(root, variables).profile(profile)
+
+
+def check_if_exists(if_exists: str) -> None:
+    if if_exists not in IF_EXISTS:
+        raise UserInputError(
+            f"if_exists must be one of {', '.join(IF_EXISTS)}, not {if_exists!r}",
+            hint=did_you_mean(str(if_exists), IF_EXISTS),
+        )
