@@ -1,0 +1,76 @@
+"""SQL blocks: rendered with Jinja, run on DuckDB, upstream outputs as df_1 … df_N."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from treadle import run_pipeline
+from treadle.events import BlockStatus
+
+
+def write_loader(project):
+    project.block(
+        "data_loaders",
+        "numbers",
+        "import pandas as pd\nfrom treadle import data_loader\n\n"
+        "@data_loader\ndef numbers():\n    return pd.DataFrame({'x': [1, 2, 3, 4]})\n",
+    )
+
+
+def test_sql_block_reads_upstream_and_variables(project):
+    write_loader(project)
+    project.write(
+        "transformers/big_ones.sql",
+        """
+        -- {{ execution_date.year }} is available too
+        select x, x * 10 as y, {{ execution_date.year }} as yr
+        from {{ df_1 }}
+        where x > {{ variables('min') }}
+        order by x
+        """,
+    )
+    project.pipeline(
+        "p",
+        """
+        variables: {min: 2}
+        blocks:
+          - {name: numbers, type: data_loader}
+          - {name: big_ones, type: transformer, upstream: [numbers]}
+        """,
+    )
+    result = run_pipeline(project.root, "p", execution_date="2021-06-01")
+    assert result.ok, result.blocks["big_ones"].error
+    out = result.output("big_ones")
+    assert isinstance(out, pd.DataFrame)
+    assert out.to_dict("list") == {"x": [3, 4], "y": [30, 40], "yr": [2021, 2021]}
+    assert result.blocks["big_ones"].rows == 2
+
+
+def test_sql_exporter_writes_into_the_warehouse(project):
+    write_loader(project)
+    project.write(
+        "data_exporters/keep.sql",
+        "create or replace table kept as select * from {{ df_1 }};\nselect count(*) as n from kept",
+    )
+    project.pipeline(
+        "p",
+        "blocks:\n  - {name: numbers, type: data_loader}\n  - {name: keep, type: data_exporter, upstream: [numbers]}\n",
+    )
+    result = run_pipeline(project.root, "p")
+    assert result.ok, result.blocks["keep"].error
+    con = duckdb.connect(str(project.root / ".treadle" / "warehouse.duckdb"))
+    assert con.execute("select sum(x) from kept").fetchone()[0] == 10
+
+
+def test_sql_template_error_fails_the_block_with_the_file(project):
+    write_loader(project)
+    project.write("transformers/bad.sql", "select * from {{ df_2 }}")
+    project.pipeline(
+        "p",
+        "blocks:\n  - {name: numbers, type: data_loader}\n  - {name: bad, type: transformer, upstream: [numbers]}\n",
+    )
+    result = run_pipeline(project.root, "p")
+    assert result.blocks["bad"].status is BlockStatus.FAILED
+    assert "df_2" in result.blocks["bad"].error.message
+    assert "transformers/bad.sql" in str(result.blocks["bad"].error)
