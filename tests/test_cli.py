@@ -103,11 +103,15 @@ def test_failed_block_exits_1_with_traceback_in_user_code(project):
 
 
 def test_invalid_project_exits_2_listing_every_problem(project):
-    project.pipeline("p", "blocks:\n  - {name: ghost, type: data_loader}\n  - {name: x, type: nope}\n")
+    project.pipeline(
+        "p", "blocks:\n  - {name: ghost, type: data_loader}\n  - {name: x, type: nope}\n"
+    )
     done = treadle("run", str(project.root), "p")
     assert done.returncode == 2
     assert "pipelines/p/pipeline.yaml:2" in done.stderr and "ghost" in done.stderr
-    assert "pipelines/p/pipeline.yaml:3" in done.stderr and "unknown block type 'nope'" in done.stderr
+    assert (
+        "pipelines/p/pipeline.yaml:3" in done.stderr and "unknown block type 'nope'" in done.stderr
+    )
     assert "Traceback" not in done.stderr
     assert not (project.root / ".treadle").exists()
 

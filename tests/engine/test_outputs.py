@@ -21,7 +21,9 @@ def frame() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "id": pd.array([1, None, 3], dtype="Int64"),
-            "at": pd.to_datetime(["2020-10-01 05:00", "2020-10-02 06:00", None]).tz_localize("Europe/Amsterdam"),
+            "at": pd.to_datetime(["2020-10-01 05:00", "2020-10-02 06:00", None]).tz_localize(
+                "Europe/Amsterdam"
+            ),
             "day": [dt.date(2020, 10, 1), dt.date(2020, 10, 2), None],
             "name": pd.array(["a", None, "c"], dtype="string"),
             "amount": [1.5, 2.5, float("nan")],
