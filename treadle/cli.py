@@ -101,18 +101,22 @@ def run(
     if downstream and not block:
         raise UserInputError("--downstream needs --block", hint="name the block to start from")
     view = ProgressView(_stdout())
-    with view:
-        result = run_pipeline(
-            project,
-            pipeline,
-            variables=_parse_vars(var or []),
-            execution_date=execution_date,
-            block=block,
-            downstream=downstream,
-            executor=executor,
-            sinks=[view],
-            trigger="cli",
-        )
+    try:
+        with view:
+            result = run_pipeline(
+                project,
+                pipeline,
+                variables=_parse_vars(var or []),
+                execution_date=execution_date,
+                block=block,
+                downstream=downstream,
+                executor=executor,
+                sinks=[view],
+                trigger="cli",
+            )
+    except KeyboardInterrupt:
+        _stderr().print("[yellow]interrupted[/]: the run was cancelled and its blocks stopped")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     _report(result)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
@@ -155,7 +159,7 @@ class ProgressView:
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
-            self._live.update(self._table(), refresh=True)
+            self._live.refresh()
             self._live.stop()
             if not self.console.is_terminal:
                 self.console.line()
@@ -168,8 +172,13 @@ class ProgressView:
             self.rows = {name: {"status": "queued", "started": None} for name in event.blocks}
             from rich.live import Live
 
+            # A terminal gets a thread that redraws running times; elsewhere only events do.
             self._live = Live(
-                self._table(), console=self.console, auto_refresh=False, transient=False
+                self,
+                console=self.console,
+                auto_refresh=self.console.is_terminal,
+                refresh_per_second=4,
+                transient=False,
             )
             self._live.start()
             return
@@ -197,10 +206,11 @@ class ProgressView:
 
     def _refresh(self) -> None:
         if self._live is not None:
-            self._live.update(self._table(), refresh=True)
+            self._live.refresh()
             self._last_refresh = time.monotonic()
 
-    def _table(self) -> Any:
+    def __rich__(self) -> Any:
+        """The table as it is now (rich calls this on every redraw)."""
         from rich.table import Table
 
         table = Table(title=self.title, title_justify="left", expand=False)

@@ -490,3 +490,47 @@ def test_run_one_block_reuses_latest_upstream_outputs(project, executor):
     down = run_pipeline(project.root, "p", executor=executor, block="half", downstream=True)
     assert list(down.blocks) == ["half", "plus"] and down.output("plus") == 11
     assert counter.read_text() == "x"  # the loader never ran again
+
+
+def test_sensor_polls_until_true(project, executor):
+    flag = project.root / "flag"
+    block(
+        project,
+        "sensors",
+        "wait_for_flag",
+        "sensor",
+        f"def wait_for_flag():\n    p = pathlib.Path({str(flag)!r})\n"
+        "    n = int(p.read_text()) + 1 if p.exists() else 1\n    p.write_text(str(n))\n    return n >= 3\n",
+        extra="import pathlib",
+    )
+    project.pipeline(
+        "p", "blocks:\n  - {name: wait_for_flag, type: sensor, interval: 0.1s, timeout: 10s}\n"
+    )
+    result = run_pipeline(project.root, "p", executor=executor)
+    assert result.ok and flag.read_text() == "3"
+
+
+def test_sensor_gives_up_at_its_timeout(project, executor):
+    block(project, "sensors", "never", "sensor", "def never():\n    return False\n")
+    project.pipeline(
+        "p", "blocks:\n  - {name: never, type: sensor, interval: 0.1s, timeout: 0.5s}\n"
+    )
+    result = run_pipeline(project.root, "p", executor=executor)
+    assert result.blocks["never"].status is BlockStatus.FAILED
+    assert result.blocks["never"].error.type == "BlockTimeout"
+
+
+def test_execution_date_defaults_to_now_in_utc(project, executor):
+    block(
+        project,
+        "custom",
+        "when",
+        "custom",
+        "def when(*, execution_date):\n    return execution_date\n",
+    )
+    project.pipeline("p", "blocks:\n  - {name: when, type: custom}\n")
+    import datetime as dt
+
+    before = dt.datetime.now(dt.UTC)
+    value = run_pipeline(project.root, "p", executor=executor).output("when")
+    assert value.tzinfo is not None and before <= value <= dt.datetime.now(dt.UTC)

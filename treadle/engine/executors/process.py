@@ -48,9 +48,10 @@ class ProcessExecutor(Executor):
     def __init__(self, resolver: InputResolver, concurrency: int, store: OutputStore) -> None:
         super().__init__(resolver, concurrency, store)
         self._context = multiprocessing.get_context("fork")
-        self._idle: list[_Worker] = []
         self._busy: dict[int, _Worker] = {}
         self._queue: deque[BlockTask] = deque()
+        # Forked now, before the run starts any thread (a live progress view, say).
+        self._idle = [self._start_worker() for _ in range(self.concurrency)]
 
     def submit(self, task: BlockTask) -> None:
         self._queue.append(task)
