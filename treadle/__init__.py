@@ -14,7 +14,6 @@ from treadle.blocks.decorators import data_loader as data_loader
 from treadle.blocks.decorators import sensor as sensor
 from treadle.blocks.decorators import test as test
 from treadle.blocks.decorators import transformer as transformer
-from treadle.errors import BlockError as BlockError
 from treadle.errors import TreadleError as TreadleError
 from treadle.errors import UserInputError as UserInputError
 

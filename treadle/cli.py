@@ -1,7 +1,7 @@
 """The ``treadle`` command. The only place (with the server) that renders errors.
 
 Exit codes: 0 success; 1 a block failed; 2 the project or the arguments are invalid;
-130 interrupted. Heavy modules (pandas, pyarrow, the engine) are imported inside the
+3 an internal error (a bug in Treadle: please report it); 130 interrupted. Heavy modules (pandas, pyarrow, the engine) are imported inside the
 commands that need them, so ``treadle --help`` and small runs start fast.
 """
 
@@ -31,7 +31,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def main() -> None:
@@ -44,6 +44,16 @@ def main() -> None:
     except KeyboardInterrupt:
         _stderr().print("[yellow]interrupted[/]")
         sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # not the user's fault: say so, with what we know
+        import traceback
+
+        console = _stderr()
+        console.print(
+            f"[bold red]internal error[/] (a bug in Treadle): {type(exc).__name__}: {exc}"
+        )
+        console.print(traceback.format_exc(), markup=False, highlight=False)
+        console.print("Please report it with the lines above.")
+        sys.exit(EXIT_INTERNAL)
 
 
 # -- commands ------------------------------------------------------------------------------

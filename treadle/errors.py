@@ -1,13 +1,17 @@
 """One error tree for all of Treadle.
 
-``TreadleError`` is the root. Two branches:
+``TreadleError`` is the root. Its branches:
 
 * ``UserInputError`` — something the user wrote is wrong (a project file, an argument).
   It carries where (``path``, ``line``) and what to do (``hint``). ``ProjectInvalid``
   gathers many of them so a validation pass can report every problem at once.
-* ``BlockError`` — the user's block code raised. It keeps the original exception and its
-  traceback, cut to the user's own frames, so "your code failed" reads differently from
-  "Treadle failed".
+* ``BlockTimeout`` (raised inside a block past its timeout) and ``RunFailed`` (raised
+  by ``RunResult.raise_for_status``).
+
+A block's own failure is not raised at all: the engine's single error boundary
+  (``treadle/engine/block_call.py``) turns whatever the user's code raised into an
+  ``ErrorInfo`` (type, message, traceback cut to the user's own frames) on the block's
+  result, so "your code failed" reads differently from "Treadle failed".
 
 Anything else that escapes is a bug in Treadle. Errors are rendered only at the edges
 (``treadle/cli.py``, later the server); nothing here formats for a terminal.
@@ -87,15 +91,6 @@ class ErrorInfo:
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
-
-
-class BlockError(TreadleError):
-    """A block's own code failed (or its test, or it ran past its timeout)."""
-
-    def __init__(self, block: str, info: ErrorInfo) -> None:
-        super().__init__(f"block {block!r} failed: {info}")
-        self.block = block
-        self.info = info
 
 
 class BlockTimeout(TreadleError):

@@ -24,14 +24,6 @@ class BlockStatus(StrEnum):
     CONDITION_FAILED = "condition_failed"
     CANCELLED = "cancelled"
 
-    @property
-    def finished(self) -> bool:
-        return self not in (BlockStatus.QUEUED, BlockStatus.RUNNING)
-
-    @property
-    def ok_for_downstream(self) -> bool:
-        return self is BlockStatus.SUCCEEDED
-
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
@@ -77,13 +69,6 @@ class RunStarted(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class BlockQueued(Event):
-    kind: ClassVar[str] = "block_queued"
-    block: str
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class BlockStarted(Event):
     kind: ClassVar[str] = "block_started"
     block: str
@@ -97,7 +82,7 @@ class BlockRetrying(Event):
     block: str
     attempt: int
     delay: float
-    error: str
+    error: dict[str, str] | None  # the failed attempt's ErrorInfo as a dict
     index: int | None = None
 
 
@@ -124,6 +109,7 @@ class OutputSaved(Event):
     key: str
     rows: int | None
     bytes: int
+    error: dict[str, str] | None = None  # set when the output could NOT be stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +117,13 @@ class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
     status: RunStatus
     duration: float = 0.0
+    reason: str = ""  # why it failed when no block did (an output not stored, a bug)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         RunStarted,
-        BlockQueued,
         BlockStarted,
         BlockRetrying,
         BlockFinished,

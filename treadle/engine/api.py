@@ -33,6 +33,7 @@ class RunResult:
     blocks: dict[str, BlockResult]
     duration: float
     resolver: InputResolver
+    problem: str = ""  # why the run failed when no block did
 
     @property
     def ok(self) -> bool:
@@ -57,6 +58,7 @@ class RunResult:
         if not self.ok:
             failed = [r for r in self.blocks.values() if r.error is not None]
             detail = f": block {failed[0].name!r}: {failed[0].error}" if failed else ""
+            detail = detail or (f": {self.problem}" if self.problem else "")
             raise RunFailed(f"run {self.run_id} of {self.pipeline} {self.status.value}{detail}")
         return self
 
@@ -116,12 +118,13 @@ def execute_plan(
     resolver = InputResolver(run.outputs_root, {})
     concurrency = plan.pipeline.concurrency or project.settings.concurrency
     executor = make_executor(executor_name, resolver, concurrency, store)
-    sink = FanOutSink([ManifestWriter(store), *sinks])
+    sink = FanOutSink([ManifestWriter(store, plan.reused), *sinks])
     started = time.perf_counter()
     runner = Runner(plan, run, executor, resolver, sink)
     status = runner.execute()
+    duration = time.perf_counter() - started
     return RunResult(
-        run.run_id, run.pipeline, status, runner.results, time.perf_counter() - started, resolver
+        run.run_id, run.pipeline, status, runner.results, duration, resolver, runner.problem
     )
 
 
@@ -187,13 +190,20 @@ def _coerce(name: str, text: str, default: Any) -> Any:
 
 
 def find_latest_output(outputs_root: Path, pipeline: str, block: str) -> str | None:
-    """The newest run of ``pipeline`` that stored an output of ``block``."""
+    """The newest run of ``pipeline`` that stored an output of ``block``.
+
+    A stored output counts even when its run never finished (a crash); one whose block
+    is recorded as not succeeded does not.
+    """
     for run_id in list_runs(outputs_root):
         store = OutputStore(outputs_root, run_id)
         manifest = store.read_manifest()
         if not manifest or manifest.get("pipeline") != pipeline:
             continue
-        if manifest.get("blocks", {}).get(block) == "succeeded":
+        status = manifest.get("blocks", {}).get(block)
+        if status not in (None, "succeeded"):
+            continue
+        if store.meta(block) is not None or store.item_count(block) > 0:
             return run_id
     return None
 
@@ -201,8 +211,9 @@ def find_latest_output(outputs_root: Path, pipeline: str, block: str) -> str | N
 class ManifestWriter:
     """Keeps ``run.json`` beside a run's outputs: what ran, with which inputs, and how it ended."""
 
-    def __init__(self, store: OutputStore) -> None:
+    def __init__(self, store: OutputStore, reused: Mapping[str, str]) -> None:
         self.store = store
+        self.reused = dict(reused)
         self.manifest: dict[str, Any] = {}
 
     def emit(self, event: Event) -> None:
@@ -213,6 +224,7 @@ class ManifestWriter:
                 "execution_date": event.execution_date,
                 "variables": event.variables,
                 "started_at": event.at,
+                "reused": self.reused,  # upstream block -> run whose output this run used
                 "status": RunStatus.RUNNING.value,
                 "blocks": {},
             }
@@ -220,5 +232,7 @@ class ManifestWriter:
         elif isinstance(event, BlockFinished) and event.index is None:
             self.manifest["blocks"][event.block] = event.status.value
         elif isinstance(event, RunFinished):
-            self.manifest.update(status=event.status.value, finished_at=event.at)
+            self.manifest.update(
+                status=event.status.value, finished_at=event.at, reason=event.reason
+            )
             self.store.write_manifest(self.manifest)

@@ -13,14 +13,15 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import treadle
 from treadle.blocks.decorators import BlockFunction
 from treadle.blocks.module import LoadedBlock, load_block_file
-from treadle.engine.block_logs import BlockLog
+from treadle.engine.block_logs import BlockLog, capture_output
 from treadle.engine.tasks import BlockTask, TaskOutcome
 from treadle.errors import BlockTimeout, ErrorInfo
 from treadle.events import BlockStatus
@@ -64,48 +65,57 @@ def execute_block(
     }
     outcome = TaskOutcome(task.task_id, BlockStatus.SUCCEEDED)
     loaded: LoadedBlock | None = None
-    try:
-        with (
-            activated(run.project_root, run.variables),
-            redirect_stdout(log),
-            redirect_stderr(log),
-            _alarm(task.block.timeout if enforce_timeout else None),
-        ):
-            if task.block.is_sql:
-                from treadle.engine.sql_blocks import run_sql_block
+    with activated(run.project_root, run.variables), capture_output(log):
+        try:
+            with _alarm(task.block.timeout if enforce_timeout else None, log):
+                if task.block.is_sql:
+                    from treadle.engine.sql_blocks import run_sql_block
 
-                value = run_sql_block(task, inputs, context)
-            else:
-                loaded = load_block_file(run.project_root / task.block.file, task.block.type.value)
-                if not _conditions_hold(loaded, inputs, context, run.variables):
-                    outcome.status = BlockStatus.CONDITION_FAILED
-                    return outcome
-                value = _call_main(task, loaded.main, inputs, context)
-                if task.block.dynamic and not isinstance(value, list):
-                    raise TypeError(
-                        f"dynamic block {task.block.name!r} must return a list "
-                        f"(one item per downstream run), not {type(value).__name__}"
+                    value = run_sql_block(task, inputs, context)
+                else:
+                    loaded = load_block_file(
+                        run.project_root, task.block.file, task.block.type.value
                     )
-                _run_tests(loaded.tests, value, inputs, context, run.variables)
-            saved = save(task.key, value)
-            if hasattr(saved, "result"):
-                outcome.pending_meta = saved
-            else:
-                outcome.meta = saved
-            if keep_value:
-                outcome.value, outcome.has_value = value, True
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # the error boundary: user code may raise anything
-        outcome.status = BlockStatus.FAILED
-        outcome.error = error_info(exc)
-        log.write_line("ERROR", outcome.error.traceback.rstrip().replace("\n", "\n    "))
-    finally:
-        if loaded is not None:
+                    if not _conditions_hold(loaded, inputs, context, run.variables):
+                        outcome.status = BlockStatus.CONDITION_FAILED
+                if outcome.status is BlockStatus.SUCCEEDED:
+                    if loaded is not None:
+                        value = _call_main(task, loaded.main, inputs, context)
+                        _check_dynamic_output(task, value)
+                        _run_tests(loaded.tests, value, inputs, context, run.variables)
+                    saved = save(task.key, value)
+                    if isinstance(saved, Future):
+                        outcome.pending_meta = saved
+                    else:
+                        outcome.meta = saved
+                    if keep_value:
+                        outcome.value, outcome.has_value = value, True
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the error boundary: user code may raise anything
+            outcome.status = BlockStatus.FAILED
+            outcome.error = error_info(exc)
+            log.write_line("ERROR", outcome.error.traceback.rstrip().replace("\n", "\n    "))
+        if loaded is not None and _callbacks_due(task, outcome):
             _run_callbacks(loaded, outcome, inputs, context, run.variables, log)
-        outcome.duration = time.perf_counter() - started
-        log.close()
+    outcome.duration = time.perf_counter() - started
+    log.close()
     return outcome
+
+
+def _check_dynamic_output(task: BlockTask, value: Any) -> None:
+    if task.block.dynamic and not isinstance(value, list):
+        raise TypeError(
+            f"dynamic block {task.block.name!r} must return a list "
+            f"(one item per downstream run), not {type(value).__name__}"
+        )
+
+
+def _callbacks_due(task: BlockTask, outcome: TaskOutcome) -> bool:
+    """Callbacks run on success, and on a failure no retry will follow; not on a skip."""
+    if outcome.status is BlockStatus.SUCCEEDED:
+        return True
+    return outcome.status is BlockStatus.FAILED and task.final_attempt
 
 
 def inputs_failed(task: BlockTask, exc: BaseException) -> TaskOutcome:
@@ -194,13 +204,17 @@ def _run_callbacks(
 
 
 @contextmanager
-def _alarm(seconds: float | None) -> Iterator[None]:
-    """Raise ``BlockTimeout`` in this (main) thread after ``seconds``; a no-op otherwise."""
-    if (
-        not seconds
-        or threading.current_thread() is not threading.main_thread()
-        or sys.platform == "win32"
-    ):
+def _alarm(seconds: float | None, log: BlockLog) -> Iterator[None]:
+    """Raise ``BlockTimeout`` in this thread after ``seconds`` (main thread only)."""
+    if not seconds:
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread() or sys.platform == "win32":
+        log.write_line(
+            "WARNING",
+            f"timeout {seconds:g}s not enforced: the inline executor can only stop a block "
+            "on the main thread; use the process executor",
+        )
         yield
         return
 

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any, TextIO
 
 
 class BlockLog(io.TextIOBase):
@@ -77,3 +82,50 @@ class _LogHandler(logging.Handler):
 
 def log_path(logs_root: Path, run_id: str, key: str) -> Path:
     return logs_root / run_id / f"{key}.log"
+
+
+_current_log: ContextVar[BlockLog | None] = ContextVar("treadle_block_log", default=None)
+
+
+class _StreamProxy(io.TextIOBase):
+    """Stands in for ``sys.stdout``/``sys.stderr``: writes go to the block log of the
+    current context (thread), else to the real stream. Installed once and left in place,
+    so concurrent runs in several threads never swap process-wide streams."""
+
+    def __init__(self, original: TextIO) -> None:
+        self._original = original
+
+    def _target(self) -> Any:
+        return _current_log.get() or self._original
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return _current_log.get() is None and self._original.isatty()
+
+    def fileno(self) -> int:
+        return self._original.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
+
+@contextmanager
+def capture_output(log: BlockLog) -> Iterator[None]:
+    """Send this context's ``print`` and stderr to ``log``."""
+    if not isinstance(sys.stdout, _StreamProxy):
+        sys.stdout = _StreamProxy(sys.stdout)
+    if not isinstance(sys.stderr, _StreamProxy):
+        sys.stderr = _StreamProxy(sys.stderr)
+    token = _current_log.set(log)
+    try:
+        yield
+    finally:
+        _current_log.reset(token)

@@ -195,6 +195,10 @@ class OutputStore:
 
         return pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
 
+    def item_count(self, block: str) -> int:
+        """How many items of a fanned ``block`` have a stored output in this run."""
+        return len(list(self.run_dir.glob(f"{block}.*.meta.json")))
+
     def read_manifest(self) -> dict[str, Any] | None:
         try:
             return json.loads((self.run_dir / "run.json").read_text())
@@ -213,7 +217,9 @@ class OutputStore:
         temp = f"{self._run_dir_text}/.{name}.tmp"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:  # one write() stops short of 2 GiB on Linux
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
         os.replace(temp, final)
@@ -235,15 +241,12 @@ class BackgroundWriter:
         self.store = store
         self._pool: ThreadPoolExecutor | None = None
 
-    def save(self, key: str, value: Any) -> Future[OutputMeta]:
+    def save(self, key: str, value: Any) -> OutputMeta | Future[OutputMeta]:
+        """Store ``value``: other values at once (errors raise here, in the block's
+        boundary); tables converted at once and written on the writer thread."""
         library = table_library(value)
         if library is None:
-            done: Future[OutputMeta] = Future()
-            try:
-                done.set_result(self.store.save(key, value))
-            except BaseException as exc:  # reported through the future, like the async path
-                done.set_exception(exc)
-            return done
+            return self.store.save(key, value)
         table = to_arrow_table(value, library)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="treadle-writer")

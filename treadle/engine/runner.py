@@ -1,24 +1,32 @@
 """Run a ``RunPlan``: start each block as soon as its upstreams are done, up to a limit.
 
 The runner owns the run's state machine; an executor only runs what it is handed. Every
-change of state is emitted as an event. Rules:
+change of state is emitted as an event, and every block gets exactly one final
+``BlockFinished`` (items of a fan-out get their own, with ``index`` set). Rules:
 
 * a block starts when all its upstreams succeeded; if one failed (or was cancelled) it is
   ``upstream_failed``; if one was ``condition_failed`` it is ``condition_failed`` too;
 * a failed attempt is retried after ``delay * backoff**(n-1)`` seconds while retries last;
 * a block downstream of a ``dynamic`` block runs once per item of its list (several
-  dynamic parents are matched by index, and must have the same length); ``reduce: true``
-  hands the downstream the list of the per-item outputs instead.
+  dynamic parents are matched by index, and must have the same length); an item whose
+  upstream item was skipped by a condition is skipped too; ``reduce: true`` hands the
+  downstream the list of the per-item outputs that succeeded.
+
+A table output is written to the store on a writer thread while later blocks run; if
+that write fails, the run fails with the reason (``OutputSaved.error``), though the block
+itself, whose code succeeded, keeps its status.
 """
 
 from __future__ import annotations
 
 import heapq
+import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
+from treadle.engine.block_call import error_info
 from treadle.engine.executors.base import Executor
 from treadle.engine.inputs import InputResolver
 from treadle.engine.outputs import OutputMeta
@@ -39,6 +47,8 @@ from treadle.events import (
 from treadle.project.model import BlockSpec
 
 _STOPPING = (BlockStatus.FAILED, BlockStatus.UPSTREAM_FAILED, BlockStatus.CANCELLED)
+_FINISHED = (*_STOPPING, BlockStatus.SUCCEEDED, BlockStatus.CONDITION_FAILED)
+WAKE_UP_EVERY = 1.0  # seconds: the longest the loop sleeps before checking for a cancel
 
 
 @dataclass
@@ -51,13 +61,18 @@ class BlockResult:
     duration: float = 0.0
     error: ErrorInfo | None = None
     reason: str = ""
-    items: int | None = None  # how many times it ran, for a block inside a fan-out
-    meta: OutputMeta | None = None  # the stored output (the last item's, when fanned)
-    item_metas: dict[int, OutputMeta] = field(default_factory=dict)
+    items: int | None = None  # how many items it ran for, for a block inside a fan-out
+    metas: dict[int | None, OutputMeta] = field(default_factory=dict)  # by item index
 
     @property
     def rows(self) -> int | None:
-        return self.meta.rows if self.meta else None
+        """Rows of the output (summed over the items of a fan-out), when it has rows."""
+        counts = [m.rows for m in self.metas.values() if m.rows is not None]
+        return sum(counts) if counts else None
+
+    @property
+    def bytes(self) -> int | None:
+        return sum(m.bytes for m in self.metas.values()) if self.metas else None
 
 
 @dataclass
@@ -84,18 +99,27 @@ class Runner:
         self.resolver = resolver
         self.sink = sink
         self.results = {b.name: BlockResult(b.name) for b in plan.blocks}
-        self.memory = resolver.memory  # (run_id, key) -> value; filled when shares_memory
+        self.memory = resolver.memory  # (run_id, key) -> value, from executors sharing memory
+        self.problem = ""  # why the run failed when no block did (an output not stored …)
         self._waiting = set(plan.block_names)  # not started yet
-        chosen = self._waiting
-        self._pending_ups = {b.name: sum(1 for u in b.upstream if u in chosen) for b in plan.blocks}
+        self._pending_ups = {
+            b.name: sum(1 for u in b.upstream if u in self._waiting) for b in plan.blocks
+        }
         self._ready = deque(b for b in plan.blocks if self._pending_ups[b.name] == 0)
         self._tasks: dict[int, BlockTask] = {}
         self._fans: dict[str, _Fan] = {}
         self._retries: list[tuple[float, int, BlockTask]] = []
-        self._pending_saves: list[tuple[str, str, Any]] = []
+        self._pending_saves: list[tuple[BlockTask, Any]] = []
         self._next_task_id = 0
         self._starting = False
         self._consumers = {b.name: len(plan.downstream.get(b.name, ())) for b in plan.blocks}
+        self._cancel_reason: str | None = None
+        self._lock = threading.Lock()
+
+    def request_cancel(self, reason: str) -> None:
+        """Ask the run to stop (from any thread); it stops within ``WAKE_UP_EVERY``."""
+        with self._lock:
+            self._cancel_reason = reason
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -112,39 +136,48 @@ class Runner:
                 blocks=self.plan.block_names,
             )
         )
-        status = RunStatus.CANCELLED
+        status = RunStatus.FAILED
         try:
-            self._start_ready()
-            while self._waiting or self._tasks:
-                self._submit_due_retries()
-                wait_for = max(self._retries[0][0] - time.monotonic(), 0) if self._retries else None
-                if not self.executor.busy and wait_for is None:
-                    raise RuntimeError(
-                        f"run {run.run_id} stalled: {self._waiting_names()} can never start"
-                    )
-                for outcome in self.executor.wait(wait_for):
-                    self._on_outcome(outcome)
-                self._emit_saved_outputs(block=False)
+            self._loop()
             self._emit_saved_outputs(block=True)
             status = self._final_status()
         except KeyboardInterrupt:
             self._cancel_everything("the run was cancelled (interrupted)")
+            status = RunStatus.CANCELLED
+            raise
+        except BaseException as exc:  # a bug in Treadle: say so in the run, then raise
+            self.problem = f"internal error: {type(exc).__name__}: {exc}"
+            self._cancel_everything(self.problem)
             raise
         finally:
             self.executor.close()
-            self._emit(
-                RunFinished(
-                    run.run_id, time.time(), status=status, duration=time.perf_counter() - started
-                )
-            )
+            duration = time.perf_counter() - started
+            self._emit(RunFinished(run.run_id, time.time(), status, duration, self.problem))
         return status
+
+    def _loop(self) -> None:
+        self._start_ready()
+        while self._waiting or self._tasks:
+            if self._cancel_reason is not None:
+                self._cancel_everything(self._cancel_reason)
+                return
+            self._submit_due_retries()
+            wait_for = WAKE_UP_EVERY
+            if self._retries:
+                wait_for = min(max(self._retries[0][0] - time.monotonic(), 0), wait_for)
+            elif not self.executor.busy:
+                names = ", ".join(sorted(self._waiting))
+                raise RuntimeError(f"run {self.run.run_id} stalled: {names} can never start")
+            for outcome in self.executor.wait(wait_for):
+                self._on_outcome(outcome)
+            self._emit_saved_outputs(block=False)
 
     def _final_status(self) -> RunStatus:
         statuses = {r.status for r in self.results.values()}
-        if statuses & {BlockStatus.FAILED, BlockStatus.UPSTREAM_FAILED}:
-            return RunStatus.FAILED
         if BlockStatus.CANCELLED in statuses:
             return RunStatus.CANCELLED
+        if statuses & {BlockStatus.FAILED, BlockStatus.UPSTREAM_FAILED} or self.problem:
+            return RunStatus.FAILED
         return RunStatus.SUCCEEDED
 
     # -- starting blocks -------------------------------------------------------------------
@@ -172,37 +205,34 @@ class Runner:
         unmet = next((u for u in ups if u.status is BlockStatus.CONDITION_FAILED), None)
         if stopped is not None:
             reason = f"upstream {stopped.name!r} {stopped.status.value}"
-            self._settle(block.name, BlockStatus.UPSTREAM_FAILED, reason)
+            self._finish(block.name, BlockStatus.UPSTREAM_FAILED, reason=reason)
         elif unmet is not None:
             reason = f"upstream {unmet.name!r} condition_failed"
-            self._settle(block.name, BlockStatus.CONDITION_FAILED, reason)
+            self._finish(block.name, BlockStatus.CONDITION_FAILED, reason=reason)
+        elif block.name in self.plan.fanned:
+            self._start_fan(block)
         else:
-            self._start(block)
-
-    def _mark_upstream_done(self, name: str) -> None:
-        for child in self.plan.downstream.get(name, ()):
-            self._pending_ups[child] -= 1
-            if self._pending_ups[child] == 0:
-                self._ready.append(self.plan.pipeline.block(child))
-
-    def _start(self, block: BlockSpec) -> None:
-        if block.name not in self.plan.fanned:
             self._submit(self._new_task(block, self._inputs(block, None), None, 1))
-            return
+
+    def _start_fan(self, block: BlockSpec) -> None:
         try:
             count = self._fan_length(block)
-        except ValueError as exc:
-            self._settle(
-                block.name, BlockStatus.FAILED, str(exc), ErrorInfo("DynamicMismatch", str(exc), "")
-            )
+        except Exception as exc:  # a mismatch, or an upstream output that cannot be read
+            message = str(exc) if isinstance(exc, ValueError) else f"{error_info(exc)}"
+            error = ErrorInfo("DynamicInputs", message, "")
+            self._finish(block.name, BlockStatus.FAILED, error=error, reason=message)
             return
-        self._fans[block.name] = _Fan(count)
+        fan = self._fans[block.name] = _Fan(count)
         self.results[block.name].items = count
-        if count == 0:
-            self._settle(block.name, BlockStatus.SUCCEEDED, "no items to run for")
-            return
         for index in range(count):
-            self._submit(self._new_task(block, self._inputs(block, index), index, 1))
+            skipped_by = self._skipped_parent_item(block, index)
+            if skipped_by is not None:
+                fan.done[index] = BlockStatus.CONDITION_FAILED
+                self._emit_item_finished(block.name, index, BlockStatus.CONDITION_FAILED)
+            else:
+                self._submit(self._new_task(block, self._inputs(block, index), index, 1))
+        if len(fan.done) == fan.total:
+            self._finish_fan(block.name, fan)
 
     def _inputs(self, block: BlockSpec, index: int | None) -> tuple[InputRef, ...]:
         refs = []
@@ -212,7 +242,7 @@ class Runner:
             if parent.dynamic and index is not None:
                 refs.append(InputRef(run_id, (up,), item=index))
             elif up in self.plan.fanned and parent.reduce:
-                keys = tuple(f"{up}.{i}" for i in range(self._item_count(up)))
+                keys = tuple(f"{up}.{i}" for i in self._succeeded_items(up))
                 refs.append(InputRef(run_id, keys, collect=True))
             elif up in self.plan.fanned:
                 refs.append(InputRef(run_id, (f"{up}.{index}",)))
@@ -220,15 +250,17 @@ class Runner:
                 refs.append(InputRef(run_id, (up,)))
         return tuple(refs)
 
+    def _fan_parents(self, block: BlockSpec) -> list[BlockSpec]:
+        """The upstreams whose items ``block`` runs for (dynamic, or fanned and not reduced)."""
+        parents = [self.plan.pipeline.block(u) for u in block.upstream]
+        return [p for p in parents if p.dynamic or (p.name in self.plan.fanned and not p.reduce)]
+
     def _fan_length(self, block: BlockSpec) -> int:
-        """How many items ``block`` runs for: matched by index over its fanned parents."""
-        lengths: dict[str, int] = {}
-        for up in block.upstream:
-            parent = self.plan.pipeline.block(up)
-            if parent.dynamic:
-                lengths[up] = self._list_length(up)
-            elif up in self.plan.fanned and not parent.reduce:
-                lengths[up] = self._item_count(up)
+        """How many items ``block`` runs for: matched by index over its fan parents."""
+        lengths = {
+            p.name: self._list_length(p.name) if p.dynamic else self._item_count(p.name)
+            for p in self._fan_parents(block)
+        }
         if len(set(lengths.values())) > 1:
             detail = ", ".join(f"{n} from {u!r}" for u, n in lengths.items())
             raise ValueError(
@@ -237,25 +269,45 @@ class Runner:
             )
         return next(iter(lengths.values()))
 
+    def _skipped_parent_item(self, block: BlockSpec, index: int) -> str | None:
+        """The fanned parent whose item ``index`` was skipped by its condition, if any."""
+        for parent in self._fan_parents(block):
+            fan = self._fans.get(parent.name)
+            if fan is not None and fan.done.get(index) is BlockStatus.CONDITION_FAILED:
+                return parent.name
+        return None
+
     def _list_length(self, dynamic_block: str) -> int:
         run_id = self.plan.reused.get(dynamic_block, self.run.run_id)
         value = self.memory.get((run_id, dynamic_block))
         if value is not None:
             return len(value)
-        return len(self.resolver.store(run_id).load(dynamic_block))
+        meta = self.resolver.store(run_id).meta(dynamic_block)
+        if meta is None or meta.rows is None:
+            raise KeyError(f"run {run_id} has no stored list output of {dynamic_block!r}")
+        return meta.rows
 
     def _item_count(self, fanned_block: str) -> int:
         fan = self._fans.get(fanned_block)
         if fan is not None:
             return fan.total
-        store = self.resolver.store(self.plan.reused[fanned_block])
-        return len(list(store.run_dir.glob(f"{fanned_block}.*.meta.json")))
+        return self.resolver.store(self.plan.reused[fanned_block]).item_count(fanned_block)
+
+    def _succeeded_items(self, fanned_block: str) -> list[int]:
+        fan = self._fans.get(fanned_block)
+        if fan is not None:
+            return sorted(i for i, s in fan.done.items() if s is BlockStatus.SUCCEEDED)
+        return list(range(self._item_count(fanned_block)))
 
     def _new_task(
         self, block: BlockSpec, inputs: tuple[InputRef, ...], index: int | None, attempt: int
     ) -> BlockTask:
         self._next_task_id += 1
-        return BlockTask(self._next_task_id, self.run, block, inputs, index, attempt)
+        final = attempt > self._retry_policy(block).count
+        return BlockTask(self._next_task_id, self.run, block, inputs, index, attempt, final)
+
+    def _retry_policy(self, block: BlockSpec) -> Any:
+        return block.retries or self.plan.pipeline.retries
 
     def _submit(self, task: BlockTask) -> None:
         self._tasks[task.task_id] = task
@@ -277,17 +329,18 @@ class Runner:
 
     def _on_outcome(self, outcome: TaskOutcome) -> None:
         task = self._tasks.pop(outcome.task_id)
-        name, run_id = task.block.name, self.run.run_id
-        if outcome.status is BlockStatus.FAILED and self._retry(task, outcome):
+        name = task.block.name
+        if outcome.status is BlockStatus.FAILED and not task.final_attempt:
+            self._retry(task, outcome)
             return
         if outcome.has_value:
-            self.memory[(run_id, task.key)] = outcome.value
+            self.memory[(self.run.run_id, task.key)] = outcome.value
         result = self.results[name]
         result.duration += outcome.duration
         if outcome.meta is not None:
             self._record_meta(task, outcome.meta)
         elif outcome.pending_meta is not None:
-            self._pending_saves.append((name, task.key, outcome.pending_meta))
+            self._pending_saves.append((task, outcome.pending_meta))
         fan = self._fans.get(name)
         if fan is None:
             self._finish(
@@ -298,26 +351,13 @@ class Runner:
         fan.done[index] = outcome.status
         if outcome.error:
             fan.errors.append(outcome.error)
-        self._emit(
-            BlockFinished(
-                run_id,
-                time.time(),
-                name,
-                outcome.status,
-                task.attempt,
-                outcome.duration,
-                error=outcome.error.to_dict() if outcome.error else None,
-                index=task.index,
-            )  # fmt: skip
-        )
+        self._emit_item_finished(name, index, outcome.status, task.attempt, outcome)
         if len(fan.done) == fan.total:
             self._finish_fan(name, fan)
 
-    def _retry(self, task: BlockTask, outcome: TaskOutcome) -> bool:
-        policy = task.block.retries or self.plan.pipeline.retries
-        if task.attempt > policy.count:
-            return False
-        delay = policy.delay_before(task.attempt)
+    def _retry(self, task: BlockTask, outcome: TaskOutcome) -> None:
+        delay = self._retry_policy(task.block).delay_before(task.attempt)
+        error = outcome.error.to_dict() if outcome.error else None
         self._emit(
             BlockRetrying(
                 self.run.run_id,
@@ -325,46 +365,66 @@ class Runner:
                 task.block.name,
                 task.attempt + 1,
                 delay,
-                str(outcome.error) if outcome.error else "",
+                error,
                 task.index,
             )  # fmt: skip
         )
-        retry = replace(task, task_id=self._next_task_id + 1, attempt=task.attempt + 1)
-        self._next_task_id += 1
+        retry = self._new_task(task.block, task.inputs, task.index, task.attempt + 1)
         heapq.heappush(self._retries, (time.monotonic() + delay, retry.task_id, retry))
-        self._tasks[retry.task_id] = retry  # counted as in flight while it waits
-        return True
+        self._tasks[retry.task_id] = retry  # in flight while it waits for its turn
+
+    def _emit_item_finished(
+        self,
+        name: str,
+        index: int,
+        status: BlockStatus,
+        attempt: int = 0,
+        outcome: TaskOutcome | None = None,
+    ) -> None:
+        error = outcome.error.to_dict() if outcome and outcome.error else None
+        duration = outcome.duration if outcome else 0.0
+        self._emit(
+            BlockFinished(
+                self.run.run_id,
+                time.time(),
+                name,
+                status,
+                attempt,
+                duration,
+                error=error,
+                index=index,
+            )  # fmt: skip
+        )
 
     def _finish_fan(self, name: str, fan: _Fan) -> None:
-        statuses = set(fan.done.values())
-        if BlockStatus.FAILED in statuses:
-            failed = sum(1 for s in fan.done.values() if s is BlockStatus.FAILED)
+        statuses = list(fan.done.values())
+        failed = statuses.count(BlockStatus.FAILED)
+        if failed:
             reason = f"{failed} of {fan.total} items failed"
-            self._settle(name, BlockStatus.FAILED, reason, fan.errors[0] if fan.errors else None)
-        elif statuses == {BlockStatus.CONDITION_FAILED}:
-            self._settle(name, BlockStatus.CONDITION_FAILED, "the condition failed for every item")
+            self._finish(
+                name, BlockStatus.FAILED, fan.errors[0] if fan.errors else None, reason=reason
+            )
+        elif statuses and all(s is BlockStatus.CONDITION_FAILED for s in statuses):
+            self._finish(
+                name, BlockStatus.CONDITION_FAILED, reason="the condition failed for every item"
+            )
         else:
-            self._settle(name, BlockStatus.SUCCEEDED, "")
-
-    def _settle(
-        self, name: str, status: BlockStatus, reason: str, error: ErrorInfo | None = None
-    ) -> None:
-        """Finish a block without (another) attempt of it."""
-        self._finish(name, status, error, reason=reason)
+            reason = "" if fan.total else "no items to run for"
+            self._finish(name, BlockStatus.SUCCEEDED, reason=reason)
 
     def _finish(
         self,
         name: str,
         status: BlockStatus,
-        error: ErrorInfo | None,
+        error: ErrorInfo | None = None,
         *,
         attempt: int = 0,
         duration: float = 0.0,
         reason: str = "",
     ) -> None:
+        """The block's one final ``BlockFinished``; then what it unblocks starts."""
         result = self.results[name]
         result.status, result.error, result.reason = status, error, reason
-        meta = result.meta
         self._emit(
             BlockFinished(
                 self.run.run_id,
@@ -373,34 +433,35 @@ class Runner:
                 status,
                 attempt or result.attempts,
                 duration or result.duration,
-                rows=meta.rows if meta else None,
-                bytes=meta.bytes if meta else None,
+                rows=result.rows,
+                bytes=result.bytes,
                 error=error.to_dict() if error else None,
                 reason=reason,
             )  # fmt: skip
         )
         self._release_inputs(name)
-        self._mark_upstream_done(name)
+        for child in self.plan.downstream.get(name, ()):
+            self._pending_ups[child] -= 1
+            if self._pending_ups[child] == 0:
+                self._ready.append(self.plan.pipeline.block(child))
         self._start_ready()
 
     def _release_inputs(self, name: str) -> None:
         """Drop in-memory outputs nobody downstream still needs (the store keeps them)."""
         for up in self.plan.pipeline.block(name).upstream:
-            if up in self._consumers:
-                self._consumers[up] -= 1
-                if self._consumers[up] == 0:
-                    for key in [
-                        k
-                        for k in self.memory
-                        if k[0] == self.run.run_id and (k[1] == up or k[1].startswith(up + "."))
-                    ]:
+            if up not in self._consumers:
+                continue
+            self._consumers[up] -= 1
+            if self._consumers[up] == 0:
+                prefix = up + "."
+                for key in [k for k in self.memory if k[1] == up or k[1].startswith(prefix)]:
+                    if key[0] == self.run.run_id:
                         del self.memory[key]
 
+    # -- outputs ---------------------------------------------------------------------------
+
     def _record_meta(self, task: BlockTask, meta: OutputMeta) -> None:
-        result = self.results[task.block.name]
-        result.meta = meta
-        if task.index is not None:
-            result.item_metas[task.index] = meta
+        self.results[task.block.name].metas[task.index] = meta
         self._emit(
             OutputSaved(
                 self.run.run_id, time.time(), task.block.name, meta.key, meta.rows, meta.bytes
@@ -408,66 +469,43 @@ class Runner:
         )
 
     def _emit_saved_outputs(self, *, block: bool) -> None:
-        """Report outputs the background writer has finished (all of them when ``block``)."""
+        """Report outputs the writer thread has stored (wait for all when ``block``)."""
         still = []
-        for name, key, future in self._pending_saves:
+        for task, future in self._pending_saves:
             if not block and not future.done():
-                still.append((name, key, future))
+                still.append((task, future))
                 continue
             try:
-                meta = future.result()
-            except Exception as exc:  # the value could not be stored: the block fails
-                self._output_not_saved(name, key, exc)
-                continue
-            index = int(key.rpartition(".")[2]) if "." in key else None
-            self._record_meta(
-                BlockTask(0, self.run, self.plan.pipeline.block(name), (), index), meta
-            )
+                self._record_meta(task, future.result())
+            except Exception as exc:
+                self._output_not_saved(task, exc)
         self._pending_saves = still
 
-    def _output_not_saved(self, name: str, key: str, exc: Exception) -> None:
-        from treadle.engine.block_call import error_info
-
+    def _output_not_saved(self, task: BlockTask, exc: Exception) -> None:
         info = error_info(exc)
-        result = self.results[name]
-        result.status = BlockStatus.FAILED
-        result.error = ErrorInfo(
-            info.type, f"the output {key!r} could not be stored: {info.message}", info.traceback
-        )
+        self.problem = f"the output of {task.key!r} could not be stored: {info}"
         self._emit(
-            BlockFinished(
-                self.run.run_id,
-                time.time(),
-                name,
-                BlockStatus.FAILED,
-                result.attempts,
-                result.duration,
-                error=result.error.to_dict(),
-                reason="output not stored",
-            )  # fmt: skip
+            OutputSaved(
+                self.run.run_id, time.time(), task.block.name, task.key, None, 0, info.to_dict()
+            )
         )
 
     # -- cancelling ------------------------------------------------------------------------
 
     def _cancel_everything(self, reason: str) -> None:
         self.executor.cancel_all()
-        names = {t.block.name for t in self._tasks.values()} | self._waiting
         self._tasks.clear()
         self._retries.clear()
         self._waiting = set()
         self._ready.clear()
-        for name in self.plan.block_names:
-            if name in names:
-                result = self.results[name]
+        for name, result in self.results.items():
+            if result.status not in _FINISHED:
                 result.status, result.reason = BlockStatus.CANCELLED, reason
                 self._emit(
                     BlockFinished(
                         self.run.run_id, time.time(), name, BlockStatus.CANCELLED, reason=reason
                     )
                 )
-
-    def _waiting_names(self) -> str:
-        return ", ".join(sorted(self._waiting))
 
     def _emit(self, event: Any) -> None:
         self.sink.emit(event)

@@ -76,6 +76,7 @@ class BlockTask:
     inputs: tuple[InputRef, ...]
     index: int | None = None
     attempt: int = 1
+    final_attempt: bool = True  # no retry follows if this attempt fails
 
     @property
     def key(self) -> str:

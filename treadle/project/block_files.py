@@ -51,6 +51,15 @@ def _check_block_functions(
 ) -> list[UserInputError]:
     decorated = block_decorators(tree)
     mine = [fn for name, fn in decorated if name == block_type.decorator]
+    if len(mine) == 1 and isinstance(mine[0], ast.AsyncFunctionDef):
+        return [
+            UserInputError(
+                f"@{block_type.decorator} function {mine[0].name} is async",
+                path=display,
+                line=mine[0].lineno,
+                hint="write it as a plain def; call async code with asyncio.run() inside it",
+            )
+        ]
     if len(mine) == 1:
         return []
     if not mine:

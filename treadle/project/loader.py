@@ -38,6 +38,8 @@ BLOCK_KEYS = (
     "profile", "interval", "description",
 )  # fmt: skip
 RETRY_KEYS = ("count", "delay", "backoff", "max_delay")
+# Problems of each block file already checked, by (file, type): shared files are read once.
+CheckedFiles = dict[tuple[str, BlockType], list[UserInputError]]
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
@@ -58,7 +60,7 @@ def load_project(path: str | Path) -> Project:
     problems: list[UserInputError] = []
     settings = _load_settings(root, problems)
     pipelines: dict[str, Pipeline] = {}
-    checked_files: dict[str, list[UserInputError]] = {}
+    checked_files: CheckedFiles = {}
     for yaml_file in sorted((root / "pipelines").glob(f"*/{PIPELINE_FILE}")):
         pipeline = _load_pipeline(root, yaml_file, problems, checked_files)
         if pipeline is not None:
@@ -120,7 +122,7 @@ def _load_pipeline(
     root: Path,
     yaml_file: Path,
     problems: list[UserInputError],
-    checked_files: dict[str, list[UserInputError]],
+    checked_files: CheckedFiles,
 ) -> Pipeline | None:
     folder_name = yaml_file.parent.name
     display = yaml_file.relative_to(root).as_posix()
@@ -178,7 +180,7 @@ def _parse_blocks(
     doc: YamlDocument,
     raw_blocks: Any,
     problems: list[UserInputError],
-    checked_files: dict[str, list[UserInputError]],
+    checked_files: CheckedFiles,
 ) -> list[BlockSpec]:
     if raw_blocks is None:
         return []
@@ -216,7 +218,7 @@ def _parse_block(
     raw: dict[str, Any],
     where: tuple[str | int, ...],
     problems: list[UserInputError],
-    checked_files: dict[str, list[UserInputError]],
+    checked_files: CheckedFiles,
 ) -> BlockSpec | None:
     before = len(problems)
     _check_keys(doc, raw, BLOCK_KEYS, where, "block key", problems)
@@ -259,9 +261,9 @@ def _parse_block(
     file = _resolve_block_file(root, doc, raw, name, block_type, where, problems)
     if file is None:
         return None
-    if file not in checked_files:
-        checked_files[file] = check_block_file(root / file, file, block_type)
-    problems.extend(checked_files[file])
+    if (file, block_type) not in checked_files:  # a file shared by pipelines is read once
+        checked_files[file, block_type] = check_block_file(root / file, file, block_type)
+    problems.extend(checked_files[file, block_type])
     return BlockSpec(
         name=name,
         type=block_type,

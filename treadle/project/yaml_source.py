@@ -51,7 +51,15 @@ def parse_yaml(text: str, path: str) -> YamlDocument:
             hint="check the indentation and quoting on that line",
         ) from None
     lines: dict[KeyPath, int] = {}
-    data = _Converter(lines).convert(node, ()) if node is not None else None
+    try:
+        data = _Converter(lines).convert(node, ()) if node is not None else None
+    except _ValueProblem as problem:
+        raise UserInputError(
+            f"cannot read the value {problem.text!r}: {problem.reason}",
+            path=path,
+            line=problem.line,
+            hint="quote it to keep it as text",
+        ) from None
     return YamlDocument(data, lines, path)
 
 
@@ -60,9 +68,18 @@ def read_yaml(file: Path, display_path: str) -> YamlDocument:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserInputError("file not found", path=display_path) from None
+    except OSError as exc:
+        raise UserInputError(f"cannot read it: {exc.strerror}", path=display_path) from None
     except UnicodeDecodeError as exc:
         raise UserInputError(f"not UTF-8 text ({exc.reason})", path=display_path) from None
     return parse_yaml(text, display_path)
+
+
+class _ValueProblem(Exception):
+    def __init__(self, node: yaml.Node, reason: str) -> None:
+        self.text = str(node.value) if isinstance(node, yaml.ScalarNode) else node.tag
+        self.line = node.start_mark.line + 1
+        self.reason = reason
 
 
 class _Converter:
@@ -77,11 +94,19 @@ class _Converter:
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.constructor.construct_object(key_node, deep=True)
+                key = self._construct(key_node)
                 child_path = (*key_path, key)
                 result[key] = self.convert(value_node, child_path)
                 self.lines[child_path] = key_node.start_mark.line + 1
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*key_path, i)) for i, item in enumerate(node.value)]
-        return self.constructor.construct_object(node, deep=True)
+        return self._construct(node)
+
+    def _construct(self, node: yaml.Node) -> Any:
+        """A scalar's value; an invalid date or an unsafe tag is a ``_ValueProblem``."""
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            reason = getattr(exc, "problem", None) or str(exc)
+            raise _ValueProblem(node, reason) from None

@@ -17,10 +17,6 @@ from treadle.engine.tasks import BlockTask, TaskOutcome
 
 class Executor(ABC):
     name: ClassVar[str]
-    #: A block past its ``timeout`` is stopped, even one stuck in a ``while True: pass``.
-    stops_runaway_blocks: ClassVar[bool]
-    #: Outcomes carry the block's value, so the runner can pass it on without the disk.
-    shares_memory: ClassVar[bool]
 
     def __init__(self, resolver: InputResolver, concurrency: int, store: OutputStore) -> None:
         self.resolver = resolver
@@ -36,8 +32,8 @@ class Executor(ABC):
         """Outcomes of tasks that finished; ``[]`` when ``timeout`` seconds pass first."""
 
     @abstractmethod
-    def cancel_all(self) -> list[int]:
-        """Stop every queued and running task; return their task ids."""
+    def cancel_all(self) -> None:
+        """Stop every queued and running task; their outcomes never come."""
 
     def close(self) -> None:
         """Release workers and threads. The executor is unusable afterwards."""

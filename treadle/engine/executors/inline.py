@@ -20,8 +20,6 @@ from treadle.engine.tasks import BlockTask, TaskOutcome
 
 class InlineExecutor(Executor):
     name = "inline"
-    stops_runaway_blocks = False
-    shares_memory = True
 
     def __init__(self, resolver: InputResolver, concurrency: int, store: OutputStore) -> None:
         super().__init__(resolver, concurrency, store)
@@ -45,10 +43,8 @@ class InlineExecutor(Executor):
             execute_block(task, inputs, self._writer.save, keep_value=True, enforce_timeout=True)
         ]
 
-    def cancel_all(self) -> list[int]:
-        cancelled = [t.task_id for t in self._queue]
+    def cancel_all(self) -> None:
         self._queue.clear()
-        return cancelled
 
     @property
     def busy(self) -> int:

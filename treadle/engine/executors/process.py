@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from treadle.blocks.module import register_project
 from treadle.engine.block_call import execute_block, inputs_failed
 from treadle.engine.executors.base import Executor
 from treadle.engine.inputs import InputResolver
@@ -42,8 +43,6 @@ class _Worker:
 
 class ProcessExecutor(Executor):
     name = "process"
-    stops_runaway_blocks = True
-    shares_memory = False
 
     def __init__(self, resolver: InputResolver, concurrency: int, store: OutputStore) -> None:
         super().__init__(resolver, concurrency, store)
@@ -77,14 +76,11 @@ class ProcessExecutor(Executor):
         self._dispatch()
         return outcomes
 
-    def cancel_all(self) -> list[int]:
-        cancelled = [t.task_id for t in self._queue]
+    def cancel_all(self) -> None:
         self._queue.clear()
         for task_id, worker in list(self._busy.items()):
             self._kill(worker)
             del self._busy[task_id]
-            cancelled.append(task_id)
-        return cancelled
 
     def close(self) -> None:
         self.cancel_all()
@@ -103,12 +99,24 @@ class ProcessExecutor(Executor):
     def _dispatch(self) -> None:
         while self._queue and len(self._busy) < self.concurrency:
             task = self._queue.popleft()
-            worker = self._idle.pop() if self._idle else self._start_worker()
+            worker = self._send(task)
             worker.task = task
             worker.started = time.monotonic()
             worker.deadline = worker.started + task.block.timeout if task.block.timeout else None
-            worker.conn.send(task)
             self._busy[task.task_id] = worker
+
+    def _send(self, task: BlockTask) -> _Worker:
+        """Hand ``task`` to an idle worker; one that died while idle is replaced."""
+        while self._idle:
+            worker = self._idle.pop()
+            try:
+                worker.conn.send(task)
+                return worker
+            except OSError:  # killed while idle (OOM killer, kill -9): never mind it
+                self._kill(worker)
+        worker = self._start_worker()
+        worker.conn.send(task)
+        return worker
 
     def _start_worker(self) -> _Worker:
         parent_end, child_end = self._context.Pipe()
@@ -185,6 +193,7 @@ def _worker_main(conn: Connection, outputs_root: Any, table_format: str) -> None
         if task is _STOP:
             break
         store = OutputStore(outputs_root, task.run.run_id, table_format)
+        register_project(task.run.project_root)  # so pickled inputs can import block classes
         try:
             inputs = resolver.resolve(task.inputs)
         except Exception as exc:
