@@ -110,7 +110,9 @@ def run(
 
     if downstream and not block:
         raise UserInputError("--downstream needs --block", hint="name the block to start from")
-    view = ProgressView(_stdout())
+    view: ProgressView | PlainProgress = (
+        ProgressView(_stdout()) if sys.stdout.isatty() else PlainProgress()
+    )
     try:
         with view:
             result = run_pipeline(
@@ -127,7 +129,7 @@ def run(
     except KeyboardInterrupt:
         _stderr().print("[yellow]interrupted[/]: the run was cancelled and its blocks stopped")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    _report(result)
+    view.report(result)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
@@ -153,7 +155,10 @@ def samples(
 
 
 class ProgressView:
-    """A live table of the run's blocks, fed by the engine's events (an ``EventSink``)."""
+    """A live table of the run's blocks, fed by the engine's events (an ``EventSink``).
+
+    Used when stdout is a terminal; otherwise ``PlainProgress`` writes lines.
+    """
 
     REFRESH_EVERY = 0.1  # seconds; redrawing on every event would cost more than the blocks
 
@@ -171,8 +176,6 @@ class ProgressView:
         if self._live is not None:
             self._live.refresh()
             self._live.stop()
-            if not self.console.is_terminal:
-                self.console.line()
 
     def emit(self, event: Event) -> None:
         from treadle import events as ev
@@ -219,6 +222,21 @@ class ProgressView:
             self._live.refresh()
             self._last_refresh = time.monotonic()
 
+    def report(self, result: RunResult) -> None:
+        from rich.panel import Panel
+        from rich.text import Text
+
+        for block in result.blocks.values():
+            if block.error is not None:
+                body = Text(block.error.traceback.rstrip() or str(block.error))
+                title = f"block {block.name} failed (attempt {block.attempts}): {block.error}"
+                self.console.print(Panel(body, title=title, title_align="left", border_style="red"))
+        style = "green" if result.ok else "bold red"
+        problem = f" ({result.problem})" if result.problem else ""
+        self.console.print(
+            f"[{style}]run {result.run_id} {result.status.value}[/] in {result.duration:.2f}s{problem}"
+        )
+
     def __rich__(self) -> Any:
         """The table as it is now (rich calls this on every redraw)."""
         from rich.table import Table
@@ -243,6 +261,45 @@ class ProgressView:
         return table
 
 
+class PlainProgress:
+    """Progress as plain lines, one per finished block: for logs, CI and cron (no rich)."""
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+
+    def emit(self, event: Event) -> None:
+        from treadle import events as ev
+
+        if isinstance(event, ev.RunStarted):
+            self._line(f"run {event.run_id} of {event.pipeline}: {len(event.blocks)} blocks")
+        elif isinstance(event, ev.BlockRetrying):
+            error = (event.error or {}).get("message", "")
+            self._line(
+                f"  retrying {event.block} (attempt {event.attempt} in {event.delay:g}s): {error}"
+            )
+        elif isinstance(event, ev.BlockFinished) and event.index is None:
+            rows = f"  {event.rows:,} rows" if event.rows is not None else ""
+            reason = f"  ({event.reason})" if event.reason else ""
+            self._line(
+                f"  {event.status.value:<16} {event.block}  {event.duration:.2f}s{rows}{reason}"
+            )
+
+    def report(self, result: RunResult) -> None:
+        for block in result.blocks.values():
+            if block.error is not None:
+                self._line(f"block {block.name} failed (attempt {block.attempts}): {block.error}")
+                self._line("    " + block.error.traceback.rstrip().replace("\n", "\n    "))
+        problem = f" ({result.problem})" if result.problem else ""
+        self._line(f"run {result.run_id} {result.status.value} in {result.duration:.2f}s{problem}")
+
+    @staticmethod
+    def _line(text: str) -> None:
+        sys.stdout.write(text + "\n")
+
+
 _STATUS_STYLE = {
     "succeeded": "green",
     "failed": "bold red",
@@ -252,23 +309,6 @@ _STATUS_STYLE = {
     "queued": "dim",
     "running": "cyan",
 }
-
-
-def _report(result: RunResult) -> None:
-    console = _stdout()
-    for block in result.blocks.values():
-        if block.error is None:
-            continue
-        from rich.panel import Panel
-        from rich.text import Text
-
-        body = Text(block.error.traceback.rstrip() or str(block.error))
-        title = f"block {block.name} failed (attempt {block.attempts}): {block.error}"
-        console.print(Panel(body, title=title, title_align="left", border_style="red"))
-    style = "green" if result.ok else "bold red"
-    console.print(
-        f"[{style}]run {result.run_id} {result.status.value}[/] in {result.duration:.2f}s"
-    )
 
 
 def _render_error(exc: TreadleError) -> None:

@@ -100,14 +100,22 @@ def test_writes_leave_no_temporary_files(store):
     assert not [p for p in store.run_dir.iterdir() if p.name.startswith(".")]
 
 
+def test_background_writer_stores_other_values_at_once(store):
+    writer = BackgroundWriter(store)
+    assert writer.save("j", [1, 2]).rows == 2  # an OutputMeta: written already
+    with pytest.raises(TypeError, match="pickle"):
+        writer.save("g", (i for i in range(2)))  # raises in the caller, inside the boundary
+
+
 def test_background_writer_converts_before_returning(store):
     writer = BackgroundWriter(store)
     df = pd.DataFrame({"x": [1, 2, 3]})
-    future = writer.save("t", df)
+    pending = writer.save("t", df)
+    assert pending.rows == 3  # known before the file is written
     df["x"] = [9, 9, 9]  # a later change must not reach the stored copy
     df["y"] = 1
     writer.close()
-    assert future.result().rows == 3
+    assert pending.future.result().rows == 3
     assert store.load("t").to_dict("list") == {"x": [1, 2, 3]}
 
 

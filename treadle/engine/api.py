@@ -132,10 +132,10 @@ def make_executor(
     name: str, resolver: InputResolver, concurrency: int, store: OutputStore
 ) -> Executor:
     try:
-        cls = EXECUTORS[name]
+        load_executor = EXECUTORS[name]
     except KeyError:
         raise unknown_name_error("executor", name, list(EXECUTORS)) from None
-    return cls(resolver, concurrency, store)
+    return load_executor()(resolver, concurrency, store)
 
 
 def new_run_id() -> str:

@@ -13,7 +13,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import treadle
 from treadle.blocks.decorators import BlockFunction
 from treadle.blocks.module import LoadedBlock, load_block_file
 from treadle.engine.block_logs import BlockLog, capture_output
+from treadle.engine.outputs import OutputMeta
 from treadle.engine.tasks import BlockTask, TaskOutcome
 from treadle.errors import BlockTimeout, ErrorInfo
 from treadle.events import BlockStatus
@@ -84,10 +84,10 @@ def execute_block(
                         _check_dynamic_output(task, value)
                         _run_tests(loaded.tests, value, inputs, context, run.variables)
                     saved = save(task.key, value)
-                    if isinstance(saved, Future):
-                        outcome.pending_meta = saved
-                    else:
+                    if isinstance(saved, OutputMeta):
                         outcome.meta = saved
+                    else:  # a PendingOutput: the writer thread is storing it
+                        outcome.pending = saved
                     if keep_value:
                         outcome.value, outcome.has_value = value, True
         except KeyboardInterrupt:

@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 PREVIEW_ROWS = 10
 INLINE_JSON_LIMIT = 64 * 1024
@@ -229,6 +231,14 @@ class OutputStore:
         return meta
 
 
+@dataclass(frozen=True, slots=True)
+class PendingOutput:
+    """A table being written on the writer thread; its row count is already known."""
+
+    rows: int
+    future: Future[OutputMeta]
+
+
 class BackgroundWriter:
     """Saves outputs on a thread so the next block starts while the last one is written.
 
@@ -241,7 +251,7 @@ class BackgroundWriter:
         self.store = store
         self._pool: ThreadPoolExecutor | None = None
 
-    def save(self, key: str, value: Any) -> OutputMeta | Future[OutputMeta]:
+    def save(self, key: str, value: Any) -> OutputMeta | PendingOutput:
         """Store ``value``: other values at once (errors raise here, in the block's
         boundary); tables converted at once and written on the writer thread."""
         library = table_library(value)
@@ -249,8 +259,12 @@ class BackgroundWriter:
             return self.store.save(key, value)
         table = to_arrow_table(value, library)
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="treadle-writer")
-        return self._pool.submit(self.store.save_table, key, table, library)
+        return PendingOutput(
+            table.num_rows, self._pool.submit(self.store.save_table, key, table, library)
+        )
 
     def close(self) -> None:
         if self._pool is not None:

@@ -63,12 +63,14 @@ class BlockResult:
     reason: str = ""
     items: int | None = None  # how many items it ran for, for a block inside a fan-out
     metas: dict[int | None, OutputMeta] = field(default_factory=dict)  # by item index
+    pending_rows: dict[int | None, int] = field(default_factory=dict)  # tables being written
 
     @property
     def rows(self) -> int | None:
         """Rows of the output (summed over the items of a fan-out), when it has rows."""
-        counts = [m.rows for m in self.metas.values() if m.rows is not None]
-        return sum(counts) if counts else None
+        counts = {**self.pending_rows, **{i: m.rows for i, m in self.metas.items()}}
+        known = [n for n in counts.values() if n is not None]
+        return sum(known) if known else None
 
     @property
     def bytes(self) -> int | None:
@@ -339,8 +341,9 @@ class Runner:
         result.duration += outcome.duration
         if outcome.meta is not None:
             self._record_meta(task, outcome.meta)
-        elif outcome.pending_meta is not None:
-            self._pending_saves.append((task, outcome.pending_meta))
+        elif outcome.pending is not None:
+            result.pending_rows[task.index] = outcome.pending.rows
+            self._pending_saves.append((task, outcome.pending.future))
         fan = self._fans.get(name)
         if fan is None:
             self._finish(

@@ -92,7 +92,7 @@ class TaskOutcome:
     """The result of one attempt of one block (or one item of a dynamic block).
 
     ``value`` is set only by executors that share memory with the runner (inline);
-    ``meta`` once the output is stored, or ``pending_meta`` while a writer thread stores it.
+    ``meta`` once the output is stored, or ``pending`` while a writer thread stores it.
     """
 
     task_id: int
@@ -102,4 +102,4 @@ class TaskOutcome:
     value: Any = None
     has_value: bool = False
     meta: Any = None  # OutputMeta
-    pending_meta: Any = None  # Future[OutputMeta]
+    pending: Any = None  # PendingOutput

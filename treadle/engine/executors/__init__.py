@@ -1,12 +1,26 @@
-"""Executors by name. ``EXECUTORS`` is the registry the CLI and settings choose from."""
+"""Executors by name. ``EXECUTORS`` is the registry the CLI and settings choose from.
+
+Each entry imports its executor when asked, so a run pays only for the one it uses
+(the process executor brings ``multiprocessing``).
+"""
 
 from __future__ import annotations
 
-from treadle.engine.executors.base import Executor as Executor
-from treadle.engine.executors.inline import InlineExecutor
-from treadle.engine.executors.process import ProcessExecutor
+from collections.abc import Callable
 
-EXECUTORS: dict[str, type[Executor]] = {
-    InlineExecutor.name: InlineExecutor,
-    ProcessExecutor.name: ProcessExecutor,
-}
+from treadle.engine.executors.base import Executor as Executor
+
+
+def _inline() -> type[Executor]:
+    from treadle.engine.executors.inline import InlineExecutor
+
+    return InlineExecutor
+
+
+def _process() -> type[Executor]:
+    from treadle.engine.executors.process import ProcessExecutor
+
+    return ProcessExecutor
+
+
+EXECUTORS: dict[str, Callable[[], type[Executor]]] = {"inline": _inline, "process": _process}
