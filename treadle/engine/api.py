@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -142,7 +142,7 @@ def new_run_id() -> str:
     """Sortable by time, unique: ``20261124T061502123-1a2b3c``."""
     now = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
-    return f"{stamp}{int(now * 1000) % 1000:03d}-{secrets.token_hex(3)}"
+    return f"{stamp}{int(now * 1000) % 1000:03d}-{os.urandom(3).hex()}"
 
 
 def parse_execution_date(value: datetime | str | None) -> datetime:
