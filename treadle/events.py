@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum, StrEnum
 from typing import Any, ClassVar
 
-EVENT_VERSION = 1
+EVENT_VERSION = 2
 
 
 class BlockStatus(StrEnum):
@@ -61,11 +61,34 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class RunStarted(Event):
+    """A run starts, or a stopped run resumes (``resumed``; same ``run_id``)."""
+
     kind: ClassVar[str] = "run_started"
     pipeline: str
-    execution_date: str
+    execution_date: str  # ISO 8601 with a time zone, like the interval bounds
     variables: dict[str, Any] = field(default_factory=dict)
-    blocks: tuple[str, ...] = ()
+    blocks: tuple[str, ...] = ()  # the blocks this run (or resume) will settle, in order
+    waiting: dict[str, str] = field(default_factory=dict)  # block -> why it cannot start yet
+    interval_start: str = ""
+    interval_end: str = ""
+    trigger: str | None = None  # cli, schedule, api, backfill, ui
+    triggered_by: str | None = None  # a user name, a trigger name
+    executor: str = ""
+    host: str = ""
+    pid: int = 0
+    pipeline_hash: str = ""  # sha256 of pipeline.yaml as it was when the run started
+    file_hashes: dict[str, str] = field(default_factory=dict)  # block file -> sha256
+    resumed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BlockQueued(Event):
+    """A block (or one item) that cannot start yet, and why, in one line."""
+
+    kind: ClassVar[str] = "block_queued"
+    block: str
+    why: str
+    index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +101,18 @@ class BlockStarted(Event):
 
 @dataclass(frozen=True, slots=True)
 class BlockRetrying(Event):
+    """An attempt failed and another will follow: closes the failed attempt."""
+
     kind: ClassVar[str] = "block_retrying"
     block: str
-    attempt: int
+    attempt: int  # the attempt that will follow
     delay: float
     error: dict[str, str] | None  # the failed attempt's ErrorInfo as a dict
     index: int | None = None
+    duration: float = 0.0  # of the failed attempt
+    cpu_time: float | None = None
+    peak_memory: int | None = None
+    retries: int = 0  # how many retries the block has in all
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +127,8 @@ class BlockFinished(Event):
     error: dict[str, str] | None = None
     reason: str = ""  # why, in one line, when the block did not run or did not succeed
     index: int | None = None  # set for one item of a dynamic fan-out; None for the block
+    cpu_time: float | None = None  # seconds of CPU the (last) attempt used
+    peak_memory: int | None = None  # bytes: peak resident memory during the attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +144,13 @@ class OutputSaved(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class RunHeartbeat(Event):
+    """The process running ``run_id`` is alive (sent every few seconds while it runs)."""
+
+    kind: ClassVar[str] = "run_heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
 class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
     status: RunStatus
@@ -124,10 +162,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         RunStarted,
+        BlockQueued,
         BlockStarted,
         BlockRetrying,
         BlockFinished,
         OutputSaved,
+        RunHeartbeat,
         RunFinished,
     )
 }

@@ -151,9 +151,7 @@ def test_idle_worker_killed_is_replaced(project):
     project.block("custom", "c", "from treadle import custom\n\n@custom\ndef c():\n    return 5\n")
     project.pipeline("p", "blocks:\n  - {name: c, type: custom}\n")
     loaded = load_project(project.root)
-    from treadle.engine.api import execute_plan, new_run_id, parse_execution_date
-    from treadle.engine.plan import plan_run
-    from treadle.engine.tasks import RunContext
+    from treadle.engine.api import execute, prepare_run
 
     killed = []
     original_init = ProcessExecutor.__init__
@@ -169,9 +167,7 @@ def test_idle_worker_killed_is_replaced(project):
 
     ProcessExecutor.__init__ = init_then_kill_idle_workers  # the OOM killer, in effect
     try:
-        when = parse_execution_date(None)
-        run = RunContext(new_run_id(), "p", loaded.root, when, when, when)
-        result = execute_plan(loaded, plan_run(loaded.pipeline("p")), run, "process")
+        result = execute(prepare_run(loaded, "p"), executor="process")
     finally:
         ProcessExecutor.__init__ = original_init
     assert killed and result.ok and result.output("c") == 5

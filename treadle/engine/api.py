@@ -5,17 +5,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from treadle.engine.executors import EXECUTORS, Executor
+from treadle.engine.heartbeat import Heartbeat
 from treadle.engine.inputs import InputResolver
 from treadle.engine.outputs import OutputStore, list_runs
 from treadle.engine.plan import RunPlan, plan_run
 from treadle.engine.runner import BlockResult, Runner
-from treadle.engine.sink import EventSink, FanOutSink
+from treadle.engine.sink import CancelSource, EventSink, FanOutSink
 from treadle.engine.tasks import RunContext
 from treadle.errors import RunFailed, UserInputError, unknown_name_error
 from treadle.events import BlockFinished, Event, RunFinished, RunStarted, RunStatus
@@ -66,6 +67,30 @@ class RunResult:
 _MISSING = object()
 
 
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run planned and described, not started: ``execute`` runs it."""
+
+    project: Project
+    plan: RunPlan
+    run: RunContext
+    first_attempts: Mapping[str, int] = field(default_factory=dict)  # attempts made before
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """What the engine needs to know about an earlier run to resume or retry it."""
+
+    run_id: str
+    pipeline: str
+    execution_date: datetime
+    interval_start: datetime
+    interval_end: datetime
+    variables: Mapping[str, Any]
+    trigger: str | None = None
+    triggered_by: str | None = None
+
+
 def run_pipeline(
     project: str | Path | Project,
     pipeline: str,
@@ -80,10 +105,35 @@ def run_pipeline(
 ) -> RunResult:
     """Run ``pipeline`` of ``project`` and return its result (it does not raise on failure).
 
-    ``block`` runs one block (with ``downstream``, also what depends on it), reusing the
-    latest stored outputs of its upstream blocks. Raises ``UserInputError`` (and runs
-    nothing) when the project, the pipeline or an argument is invalid.
+    The engine alone: nothing is recorded in the run history (``treadle.run_pipeline``
+    records it). ``block`` runs one block (with ``downstream``, also what depends on it),
+    reusing the latest stored outputs of its upstream blocks. Raises ``UserInputError``
+    (and runs nothing) when the project, the pipeline or an argument is invalid.
     """
+    prepared = prepare_run(
+        project,
+        pipeline,
+        variables=variables,
+        execution_date=execution_date,
+        block=block,
+        downstream=downstream,
+        trigger=trigger,
+    )
+    return execute(prepared, executor=executor, sinks=sinks)
+
+
+def prepare_run(
+    project: str | Path | Project,
+    pipeline: str,
+    *,
+    variables: Mapping[str, Any] | None = None,
+    execution_date: datetime | str | None = None,
+    block: str | None = None,
+    downstream: bool = False,
+    trigger: str | None = None,
+    triggered_by: str | None = None,
+) -> PreparedRun:
+    """Validate and plan a new run (see ``run_pipeline``); nothing runs yet."""
     project = project if isinstance(project, Project) else load_project(project)
     spec = project.pipeline(pipeline)
     outputs_root = project.state_dir / "outputs"
@@ -93,35 +143,117 @@ def run_pipeline(
         with_downstream=downstream,
         find_reusable=lambda name: find_latest_output(outputs_root, spec.name, name),
     )
-    run = RunContext(
-        run_id=new_run_id(),
+    when = parse_execution_date(execution_date)
+    variables = merge_variables(spec, variables or {})
+    run = _run_context(
+        project, spec, new_run_id(), (when, when, when), variables, trigger, triggered_by,
+        resumed=False,
+    )  # fmt: skip
+    return PreparedRun(project, plan, run)
+
+
+def prepare_resume(
+    project: Project,
+    past: PastRun,
+    *,
+    succeeded: Iterable[str],
+    attempts: Mapping[str, int],
+    from_block: str | None = None,
+) -> PreparedRun:
+    """Plan the same run id again: the blocks that did not succeed (``treadle resume``),
+    or ``from_block`` and everything downstream of it (``treadle retry --from``).
+
+    Blocks not run again give their stored outputs of this run. A block counted as
+    succeeded whose output is gone runs again. Raises ``UserInputError`` when there is
+    nothing to do, or an upstream ``from_block`` needs has no stored output in the run.
+    """
+    spec = project.pipeline(past.pipeline)
+    store = OutputStore(project.state_dir / "outputs", past.run_id)
+
+    def stored(name: str) -> str | None:
+        return past.run_id if store.meta(name) or store.item_count(name) else None
+
+    if from_block is None:
+        done = {name for name in succeeded if spec.has_block(name) and stored(name)}
+        plan = plan_run(spec, skip=done, find_reusable=stored)
+        if not plan.blocks:
+            raise UserInputError(
+                f"run {past.run_id} has nothing left to run: every block succeeded",
+                hint=f"rerun blocks with `treadle retry {past.run_id} --from BLOCK`",
+            )
+    else:
+        plan = plan_run(spec, only=from_block, with_downstream=True, find_reusable=stored)
+    dates = (past.execution_date, past.interval_start, past.interval_end)
+    run = _run_context(
+        project, spec, past.run_id, dates, dict(past.variables), past.trigger,
+        past.triggered_by, resumed=True,
+    )  # fmt: skip
+    return PreparedRun(project, plan, run, dict(attempts))
+
+
+def _run_context(
+    project: Project,
+    spec: Pipeline,
+    run_id: str,
+    dates: tuple[datetime, datetime, datetime],
+    variables: dict[str, Any],
+    trigger: str | None,
+    triggered_by: str | None,
+    *,
+    resumed: bool,
+) -> RunContext:
+    pipeline_hash, file_hashes = hash_files(project, spec)
+    return RunContext(
+        run_id=run_id,
         pipeline=spec.name,
         project_root=project.root,
-        execution_date=(when := parse_execution_date(execution_date)),
-        interval_start=when,
-        interval_end=when,
-        variables=merge_variables(spec, variables or {}),
+        execution_date=dates[0],
+        interval_start=dates[1],
+        interval_end=dates[2],
+        variables=variables,
         trigger=trigger,
         table_format=project.settings.output_format,
+        triggered_by=triggered_by,
+        resumed=resumed,
+        pipeline_hash=pipeline_hash,
+        file_hashes=file_hashes,
     )
-    return execute_plan(project, plan, run, executor or project.settings.executor, sinks)
 
 
-def execute_plan(
-    project: Project,
-    plan: RunPlan,
-    run: RunContext,
-    executor_name: str,
+def hash_files(project: Project, spec: Pipeline) -> tuple[str, dict[str, str]]:
+    """sha256 of ``pipeline.yaml`` and of each block file, as they are now (the audit trail)."""
+    import hashlib
+
+    def digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    files = {b.file: digest(project.root / b.file) for b in spec.blocks}
+    return digest(spec.directory / "pipeline.yaml"), files
+
+
+def execute(
+    prepared: PreparedRun,
+    *,
+    executor: str | None = None,
     sinks: Iterable[EventSink] = (),
+    cancel_source: CancelSource | None = None,
+    heartbeat_every: float | None = None,
 ) -> RunResult:
+    """Run a prepared run. With ``heartbeat_every``, a thread emits ``RunHeartbeat`` and
+    polls ``cancel_source`` for cancel requests while it runs."""
+    project, plan, run = prepared.project, prepared.plan, prepared.run
     store = OutputStore(run.outputs_root, run.run_id, run.table_format)
     resolver = InputResolver(run.outputs_root, {})
     concurrency = plan.pipeline.concurrency or project.settings.concurrency
-    executor = make_executor(executor_name, resolver, concurrency, store)
+    chosen = make_executor(executor or project.settings.executor, resolver, concurrency, store)
     sink = FanOutSink([ManifestWriter(store, plan.reused), *sinks])
     started = time.perf_counter()
-    runner = Runner(plan, run, executor, resolver, sink)
-    status = runner.execute()
+    runner = Runner(plan, run, chosen, resolver, sink, first_attempts=prepared.first_attempts)
+    if heartbeat_every:
+        with Heartbeat(runner, sink, cancel_source, every=heartbeat_every):
+            status = runner.execute()
+    else:
+        status = runner.execute()
     duration = time.perf_counter() - started
     return RunResult(
         run.run_id, run.pipeline, status, runner.results, duration, resolver, runner.problem
@@ -217,7 +349,12 @@ class ManifestWriter:
         self.manifest: dict[str, Any] = {}
 
     def emit(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
+        if isinstance(event, RunStarted) and event.resumed:
+            self.manifest = self.store.read_manifest() or {"blocks": {}}
+            self.manifest.update(status=RunStatus.RUNNING.value, resumed_at=event.at)
+            self.manifest.setdefault("reused", {}).update(self.reused)
+            self.store.write_manifest(self.manifest)
+        elif isinstance(event, RunStarted):
             self.manifest = {
                 "run_id": event.run_id,
                 "pipeline": event.pipeline,

@@ -22,6 +22,7 @@ from treadle.blocks.decorators import BlockFunction
 from treadle.blocks.module import LoadedBlock, load_block_file
 from treadle.engine.block_logs import BlockLog, capture_output
 from treadle.engine.outputs import OutputMeta
+from treadle.engine.resources import Meter
 from treadle.engine.tasks import BlockTask, TaskOutcome
 from treadle.errors import BlockTimeout, ErrorInfo
 from treadle.events import BlockStatus
@@ -50,6 +51,7 @@ def execute_block(
 ) -> TaskOutcome:
     """Run ``task`` with its resolved ``inputs``; never raises except on cancellation."""
     started = time.perf_counter()
+    meter = Meter()
     run = task.run
     log = BlockLog(run.logs_root, run.run_id, task.key, task.attempt)
     context = {
@@ -99,6 +101,8 @@ def execute_block(
         if loaded is not None and _callbacks_due(task, outcome):
             _run_callbacks(loaded, outcome, inputs, context, run.variables, log)
     outcome.duration = time.perf_counter() - started
+    usage = meter.usage()
+    outcome.cpu_time, outcome.peak_memory = usage.cpu_time, usage.peak_memory
     log.close()
     return outcome
 

@@ -33,15 +33,17 @@ def plan_run(
     *,
     only: str | None = None,
     with_downstream: bool = False,
+    skip: set[str] | frozenset[str] = frozenset(),
     find_reusable: Callable[[str], str | None] | None = None,
 ) -> RunPlan:
-    """Plan all of ``pipeline``, or only block ``only`` (and what depends on it).
+    """Plan all of ``pipeline`` but the blocks in ``skip``, or only block ``only`` (and
+    what depends on it).
 
-    ``find_reusable(block)`` returns the run id of the latest stored output of a block
+    ``find_reusable(block)`` returns the run id of the stored output to use for a block
     that the selection needs but does not run.
     """
     if only is None:
-        selected = list(pipeline.blocks)
+        selected = [b for b in pipeline.blocks if b.name not in skip]
     else:
         if not pipeline.has_block(only):
             raise unknown_name_error(

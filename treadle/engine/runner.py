@@ -20,9 +20,11 @@ itself, whose code succeeded, keeps its status.
 from __future__ import annotations
 
 import heapq
+import os
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,7 @@ from treadle.engine.tasks import BlockTask, InputRef, RunContext, TaskOutcome
 from treadle.errors import ErrorInfo
 from treadle.events import (
     BlockFinished,
+    BlockQueued,
     BlockRetrying,
     BlockStarted,
     BlockStatus,
@@ -94,6 +97,8 @@ class Runner:
         executor: Executor,
         resolver: InputResolver,
         sink: EventSink,
+        *,
+        first_attempts: Mapping[str, int] | None = None,
     ) -> None:
         self.plan = plan
         self.run = run
@@ -117,11 +122,21 @@ class Runner:
         self._consumers = {b.name: len(plan.downstream.get(b.name, ())) for b in plan.blocks}
         self._cancel_reason: str | None = None
         self._lock = threading.Lock()
+        # attempts made before, when this run id is resumed: numbering continues
+        self._attempts_before = dict(first_attempts or {})
+        self.thread = threading.current_thread()  # the thread that runs the loop
 
     def request_cancel(self, reason: str) -> None:
-        """Ask the run to stop (from any thread); it stops within ``WAKE_UP_EVERY``."""
+        """Ask the run to stop (from any thread); it stops within ``WAKE_UP_EVERY``.
+
+        A block running on the loop's own thread (the inline executor) finishes first,
+        unless the caller also interrupts that thread."""
         with self._lock:
             self._cancel_reason = reason
+
+    @property
+    def cancel_reason(self) -> str | None:
+        return self._cancel_reason
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -136,6 +151,17 @@ class Runner:
                 execution_date=run.execution_date.isoformat(),
                 variables=dict(run.variables),
                 blocks=self.plan.block_names,
+                waiting=self._initial_why(),
+                interval_start=run.interval_start.isoformat(),
+                interval_end=run.interval_end.isoformat(),
+                trigger=run.trigger,
+                triggered_by=run.triggered_by,
+                executor=self.executor.name,
+                host=os.uname().nodename,
+                pid=os.getpid(),
+                pipeline_hash=run.pipeline_hash,
+                file_hashes=dict(run.file_hashes),
+                resumed=run.resumed,
             )
         )
         status = RunStatus.FAILED
@@ -144,9 +170,11 @@ class Runner:
             self._emit_saved_outputs(block=True)
             status = self._final_status()
         except KeyboardInterrupt:
-            self._cancel_everything("the run was cancelled (interrupted)")
+            requested = self._cancel_reason
+            self._cancel_everything(requested or "the run was cancelled (interrupted)")
             status = RunStatus.CANCELLED
-            raise
+            if requested is None:  # Ctrl-C: the caller decides what to do next
+                raise
         except BaseException as exc:  # a bug in Treadle: say so in the run, then raise
             self.problem = f"internal error: {type(exc).__name__}: {exc}"
             self._cancel_everything(self.problem)
@@ -173,6 +201,15 @@ class Runner:
             for outcome in self.executor.wait(wait_for):
                 self._on_outcome(outcome)
             self._emit_saved_outputs(block=False)
+
+    def _initial_why(self) -> dict[str, str]:
+        """Why each block cannot start yet: the upstreams it waits for."""
+        why = {}
+        for block in self.plan.blocks:
+            ups = [u for u in block.upstream if u in self.results]
+            if ups:
+                why[block.name] = "waiting for upstream " + ", ".join(ups)
+        return why
 
     def _final_status(self) -> RunStatus:
         statuses = {r.status for r in self.results.values()}
@@ -304,14 +341,19 @@ class Runner:
     def _new_task(
         self, block: BlockSpec, inputs: tuple[InputRef, ...], index: int | None, attempt: int
     ) -> BlockTask:
+        """Attempt ``attempt`` of this run (or resume); numbered after earlier attempts."""
         self._next_task_id += 1
         final = attempt > self._retry_policy(block).count
-        return BlockTask(self._next_task_id, self.run, block, inputs, index, attempt, final)
+        number = self._attempts_before.get(block.name, 0) + attempt
+        return BlockTask(self._next_task_id, self.run, block, inputs, index, number, final)
 
     def _retry_policy(self, block: BlockSpec) -> Any:
         return block.retries or self.plan.pipeline.retries
 
     def _submit(self, task: BlockTask) -> None:
+        if self.executor.busy >= self.executor.slots:
+            why = f"concurrency limit {self.executor.slots} reached"
+            self._emit(BlockQueued(self.run.run_id, time.time(), task.block.name, why, task.index))
         self._tasks[task.task_id] = task
         result = self.results[task.block.name]
         result.status = BlockStatus.RUNNING
@@ -346,9 +388,7 @@ class Runner:
             self._pending_saves.append((task, outcome.pending.future))
         fan = self._fans.get(name)
         if fan is None:
-            self._finish(
-                name, outcome.status, outcome.error, attempt=task.attempt, duration=outcome.duration
-            )
+            self._finish(name, outcome.status, outcome.error, attempt=task.attempt, outcome=outcome)
             return
         index = task.index if task.index is not None else 0
         fan.done[index] = outcome.status
@@ -359,8 +399,9 @@ class Runner:
             self._finish_fan(name, fan)
 
     def _retry(self, task: BlockTask, outcome: TaskOutcome) -> None:
-        delay = self._retry_policy(task.block).delay_before(task.attempt)
-        error = outcome.error.to_dict() if outcome.error else None
+        policy = self._retry_policy(task.block)
+        tried = task.attempt - self._attempts_before.get(task.block.name, 0)  # in this run
+        delay = policy.delay_before(tried)
         self._emit(
             BlockRetrying(
                 self.run.run_id,
@@ -368,11 +409,15 @@ class Runner:
                 task.block.name,
                 task.attempt + 1,
                 delay,
-                error,
+                outcome.error.to_dict() if outcome.error else None,
                 task.index,
+                outcome.duration,
+                outcome.cpu_time,
+                outcome.peak_memory,
+                policy.count,
             )  # fmt: skip
         )
-        retry = self._new_task(task.block, task.inputs, task.index, task.attempt + 1)
+        retry = self._new_task(task.block, task.inputs, task.index, tried + 1)
         heapq.heappush(self._retries, (time.monotonic() + delay, retry.task_id, retry))
         self._tasks[retry.task_id] = retry  # in flight while it waits for its turn
 
@@ -384,8 +429,6 @@ class Runner:
         attempt: int = 0,
         outcome: TaskOutcome | None = None,
     ) -> None:
-        error = outcome.error.to_dict() if outcome and outcome.error else None
-        duration = outcome.duration if outcome else 0.0
         self._emit(
             BlockFinished(
                 self.run.run_id,
@@ -393,9 +436,11 @@ class Runner:
                 name,
                 status,
                 attempt,
-                duration,
-                error=error,
+                outcome.duration if outcome else 0.0,
+                error=outcome.error.to_dict() if outcome and outcome.error else None,
                 index=index,
+                cpu_time=outcome.cpu_time if outcome else None,
+                peak_memory=outcome.peak_memory if outcome else None,
             )  # fmt: skip
         )
 
@@ -422,7 +467,7 @@ class Runner:
         error: ErrorInfo | None = None,
         *,
         attempt: int = 0,
-        duration: float = 0.0,
+        outcome: TaskOutcome | None = None,
         reason: str = "",
     ) -> None:
         """The block's one final ``BlockFinished``; then what it unblocks starts."""
@@ -435,11 +480,13 @@ class Runner:
                 name,
                 status,
                 attempt or result.attempts,
-                duration or result.duration,
+                outcome.duration if outcome else result.duration,
                 rows=result.rows,
                 bytes=result.bytes,
                 error=error.to_dict() if error else None,
                 reason=reason,
+                cpu_time=outcome.cpu_time if outcome else None,
+                peak_memory=outcome.peak_memory if outcome else None,
             )  # fmt: skip
         )
         self._release_inputs(name)

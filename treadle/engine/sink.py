@@ -13,6 +13,11 @@ class EventSink(Protocol):
         """Receive one event. Must be quick; must not raise (a failing sink is a bug)."""
 
 
+class CancelSource(Protocol):
+    def cancel_requested(self, run_id: str) -> str | None:
+        """Why someone asked to cancel ``run_id``, or None. Polled about once a second."""
+
+
 class MemorySink:
     """Keeps every event in a list: for tests and for callers that inspect a run."""
 

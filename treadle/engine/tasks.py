@@ -59,6 +59,10 @@ class RunContext:
     variables: dict[str, Any] = field(default_factory=dict)
     trigger: str | None = None
     table_format: str = "arrow"
+    triggered_by: str | None = None
+    resumed: bool = False  # this run id ran before; this is a resume or a retry of it
+    pipeline_hash: str = ""
+    file_hashes: dict[str, str] = field(default_factory=dict)
     outputs_root: Path = field(init=False)
     logs_root: Path = field(init=False)
 
@@ -103,3 +107,5 @@ class TaskOutcome:
     has_value: bool = False
     meta: Any = None  # OutputMeta
     pending: Any = None  # PendingOutput
+    cpu_time: float | None = None
+    peak_memory: int | None = None

@@ -25,14 +25,19 @@ from treadle.project.model import (
 from treadle.project.settings import (
     EXECUTOR_NAMES,
     OUTPUT_FORMATS,
+    RETENTION_KEYS,
     SETTING_KEYS,
     ProjectSettings,
+    Retention,
 )
 from treadle.project.yaml_source import YamlDocument, read_yaml
 
 PROJECT_FILE = "treadle.yaml"
 PIPELINE_FILE = "pipeline.yaml"
-PIPELINE_KEYS = ("name", "description", "variables", "retries", "concurrency", "blocks", "tags")
+PIPELINE_KEYS = (
+    "name", "description", "variables", "retries", "concurrency", "blocks", "tags",
+    "resume_on_crash",
+)  # fmt: skip
 BLOCK_KEYS = (
     "name", "type", "file", "upstream", "timeout", "retries", "dynamic", "reduce",
     "profile", "interval", "description",
@@ -96,7 +101,27 @@ def _load_settings(root: Path, problems: list[UserInputError]) -> ProjectSetting
         if key in values and not isinstance(values[key], str):
             problems.append(doc.error(f"{key} must be text", key))
             values.pop(key)
+    for key in ("heartbeat_every", "lost_after"):
+        if key in values:
+            values[key] = _parse_optional_duration(doc, values, key, (), problems)
+            if not values[key]:
+                values.pop(key)
+    if "retention" in values:
+        values["retention"] = _parse_retention(doc, values["retention"], problems)
     return ProjectSettings(**values)
+
+
+def _parse_retention(doc: YamlDocument, raw: Any, problems: list[UserInputError]) -> Retention:
+    if not isinstance(raw, dict):
+        problems.append(doc.error("retention must be a mapping like {outputs: 30d}", "retention"))
+        return Retention()
+    _check_keys(doc, raw, RETENTION_KEYS, ("retention",), "retention key", problems)
+    kept = {}
+    for key in RETENTION_KEYS:
+        seconds = _parse_optional_duration(doc, raw, key, ("retention",), problems)
+        if seconds is not None:
+            kept[key] = seconds
+    return Retention(**kept)
 
 
 def _check_choice(
@@ -159,6 +184,9 @@ def _load_pipeline(
     if not isinstance(description, str):
         problems.append(doc.error("description must be text", "description"))
         description = ""
+    resume_on_crash = data.get("resume_on_crash", False)
+    if not isinstance(resume_on_crash, bool):
+        problems.append(doc.error("resume_on_crash must be true or false", "resume_on_crash"))
     blocks = _parse_blocks(root, doc, data.get("blocks"), problems, checked_files)
     if len(problems) == before:
         _check_graph(doc, blocks, problems)
@@ -172,6 +200,7 @@ def _load_pipeline(
         variables=dict(variables),
         retries=retries,
         concurrency=concurrency,
+        resume_on_crash=resume_on_crash is True,
     )
 
 

@@ -91,6 +91,7 @@ class Pipeline:
     variables: Mapping[str, Any] = field(default_factory=dict)
     retries: RetryPolicy = RetryPolicy()
     concurrency: int | None = None  # max blocks at once; None: the project's setting
+    resume_on_crash: bool = False  # a run lost with its process is resumed when noticed
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {b.name: b for b in self.blocks})

@@ -6,10 +6,28 @@ Each key is optional. Unknown keys are reported (with a "did you mean") by the l
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 EXECUTOR_NAMES = ("inline", "process")
 OUTPUT_FORMATS = ("arrow", "parquet")
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long things are kept (``retention:`` in treadle.yaml; durations like ``30d``).
+
+    Applied in the background after runs, and by ``treadle clean``."""
+
+    #: Block outputs under ``.treadle/outputs/``: the biggest by far.
+    outputs: float = 30 * DAY
+    #: Block logs under ``.treadle/logs/``.
+    logs: float = 90 * DAY
+    #: Finished runs in the run history (with their outputs and logs).
+    runs: float = 365 * DAY
+
+
+RETENTION_KEYS = tuple(Retention.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +41,15 @@ class ProjectSettings:
     #: Tables in the output store: ``arrow`` (Arrow IPC, fastest) or ``parquet`` (smaller).
     output_format: str = "arrow"
     #: Metadata database URL (run history); empty means SQLite under ``.treadle/``.
+    #: ``TREADLE_DATABASE_URL`` in the environment wins over it.
     database_url: str = ""
+    #: Seconds between heartbeats of a running run.
+    heartbeat_every: float = 10.0
+    #: A running run whose heartbeat is older than this many seconds is lost
+    #: (a dead process on this machine is noticed at once).
+    lost_after: float = 60.0
+    #: How long outputs, logs and runs are kept.
+    retention: Retention = field(default_factory=Retention)
 
 
 SETTING_KEYS = tuple(ProjectSettings.__dataclass_fields__)

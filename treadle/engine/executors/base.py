@@ -39,6 +39,11 @@ class Executor(ABC):
         """Release workers and threads. The executor is unusable afterwards."""
 
     @property
+    def slots(self) -> int:
+        """How many tasks run at once; more submitted tasks wait in the executor."""
+        return self.concurrency
+
+    @property
     @abstractmethod
     def busy(self) -> int:
         """Tasks submitted and not yet returned by ``wait``."""

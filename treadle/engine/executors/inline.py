@@ -26,6 +26,10 @@ class InlineExecutor(Executor):
         self._queue: deque[BlockTask] = deque()
         self._writer = BackgroundWriter(store)
 
+    @property
+    def slots(self) -> int:
+        return 1  # one block at a time, on the calling thread
+
     def submit(self, task: BlockTask) -> None:
         self._queue.append(task)
 
