@@ -281,3 +281,31 @@ def test_async_block_function_is_refused(project):
     with pytest.raises(ProjectInvalid) as caught:
         load_project(project.root)
     assert "is async" in caught.value.problems[0].message
+
+
+def test_secrets_never_reach_the_logs(project, monkeypatch):
+    monkeypatch.setenv("TREADLE_TEST_PG_PASSWORD", "hunter2-very-secret")
+    project.write(".env", "API_TOKEN=tok-123456\nPLAIN=visible-value\n")
+    project.write(
+        "io_config.yaml",
+        """
+        version: 0.1.1
+        dev:
+          POSTGRES_PASSWORD: "{{ env_var('TREADLE_TEST_PG_PASSWORD') }}"
+        """,
+    )
+    project.block(
+        "custom",
+        "leaky",
+        "import logging\nfrom treadle import custom\n\n@custom\ndef leaky(*, logger):\n"
+        "    print('connecting with hunter2-very-secret')\n"
+        "    logger.info('token is tok-123456, plain is visible-value')\n"
+        "    raise RuntimeError('auth failed for hunter2-very-secret')\n",
+    )
+    project.pipeline("p", "blocks:\n  - {name: leaky, type: custom}\n")
+    result = run_pipeline(project.root, "p")
+    log = (project.root / ".treadle/logs" / result.run_id / "leaky.log").read_text()
+    assert "hunter2" not in log and "tok-123456" not in log
+    assert "connecting with ***" in log and "token is ***" in log and "visible-value" in log
+    error = result.blocks["leaky"].error
+    assert error.message == "auth failed for ***" and "hunter2" not in error.traceback

@@ -21,6 +21,7 @@ from treadle.engine.tasks import RunContext
 from treadle.errors import RunFailed, UserInputError, unknown_name_error
 from treadle.events import BlockFinished, Event, RunFinished, RunStarted, RunStatus
 from treadle.project.loader import load_project
+from treadle.project.masking import secret_values
 from treadle.project.model import Pipeline, Project
 
 
@@ -217,6 +218,7 @@ def _run_context(
         resumed=resumed,
         pipeline_hash=pipeline_hash,
         file_hashes=file_hashes,
+        masked=secret_values(project.root),
     )
 
 

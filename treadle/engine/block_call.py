@@ -27,6 +27,7 @@ from treadle.engine.tasks import BlockTask, TaskOutcome
 from treadle.errors import BlockTimeout, ErrorInfo
 from treadle.events import BlockStatus
 from treadle.project.active import activated
+from treadle.project.masking import mask
 from treadle.project.model import HELPER_DECORATORS, BlockType
 
 Saver = Callable[[str, Any], Any]  # returns OutputMeta, or a Future of one
@@ -53,7 +54,7 @@ def execute_block(
     started = time.perf_counter()
     meter = Meter()
     run = task.run
-    log = BlockLog(run.logs_root, run.run_id, task.key, task.attempt)
+    log = BlockLog(run.logs_root, run.run_id, task.key, task.attempt, run.masked)
     context = {
         "execution_date": run.execution_date,
         "interval_start": run.interval_start,
@@ -96,7 +97,7 @@ def execute_block(
             raise
         except BaseException as exc:  # the error boundary: user code may raise anything
             outcome.status = BlockStatus.FAILED
-            outcome.error = error_info(exc)
+            outcome.error = error_info(exc, run.masked)
             log.write_line("ERROR", outcome.error.traceback.rstrip().replace("\n", "\n    "))
         if loaded is not None and _callbacks_due(task, outcome):
             _run_callbacks(loaded, outcome, inputs, context, run.variables, log)
@@ -131,8 +132,8 @@ def inputs_failed(task: BlockTask, exc: BaseException) -> TaskOutcome:
     )
 
 
-def error_info(exc: BaseException) -> ErrorInfo:
-    """The exception as data, its traceback without Treadle's own frames."""
+def error_info(exc: BaseException, masked: tuple[str, ...] = ()) -> ErrorInfo:
+    """The exception as data, its traceback without Treadle's own frames, secrets masked."""
     frames = [
         f
         for f in traceback.extract_tb(exc.__traceback__)
@@ -141,7 +142,7 @@ def error_info(exc: BaseException) -> ErrorInfo:
     text = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(exc))
     if frames:
         text = "Traceback (most recent call last):\n" + text
-    return ErrorInfo(type(exc).__name__, str(exc), text)
+    return ErrorInfo(type(exc).__name__, mask(str(exc), masked), mask(text, masked))
 
 
 def _call(

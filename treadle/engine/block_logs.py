@@ -16,12 +16,17 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TextIO
 
+from treadle.project.masking import mask
+
 
 class BlockLog(io.TextIOBase):
     """A text stream that prefixes each line and appends it to the block run's log file."""
 
-    def __init__(self, logs_root: Path, run_id: str, key: str, attempt: int) -> None:
+    def __init__(
+        self, logs_root: Path, run_id: str, key: str, attempt: int, masked: tuple[str, ...] = ()
+    ) -> None:
         self.logs_root, self.run_id, self.key = logs_root, run_id, key
+        self.masked = masked
         self.prefix = f"{run_id} {key}#{attempt}"
         self._file: io.TextIOWrapper | None = None
         self._partial = ""
@@ -42,6 +47,8 @@ class BlockLog(io.TextIOBase):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        if self.masked:
+            line = mask(line, self.masked)
         self._file.write(f"{stamp} {level:<7} [{self.prefix}] {line}\n")
 
     def flush(self) -> None:

@@ -63,6 +63,7 @@ class RunContext:
     resumed: bool = False  # this run id ran before; this is a resume or a retry of it
     pipeline_hash: str = ""
     file_hashes: dict[str, str] = field(default_factory=dict)
+    masked: tuple[str, ...] = ()  # secrets no log line may show
     outputs_root: Path = field(init=False)
     logs_root: Path = field(init=False)
 

@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from treadle.errors import UnknownName, UserInputError, did_you_mean
 from treadle.project.yaml_source import parse_yaml
 
@@ -175,6 +173,8 @@ class _Renderer:
         )
 
     def render(self, source: str) -> str:
+        import jinja2  # here, not at the top: reading .env must not cost a Jinja import
+
         env = jinja2.Environment(
             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
         )

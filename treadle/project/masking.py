@@ -1,0 +1,52 @@
+"""The project's secrets that a log must never show.
+
+A secret is the value of a secret-looking setting (a name with PASSWORD, SECRET, TOKEN,
+KEY or CREDENTIAL in it) in ``io_config.yaml`` or in the project's ``.env``. Values
+shorter than ``MIN_LENGTH`` are not masked (masking every "a" would hide the log, not
+the secret). The secret store of a later issue adds its values here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|(?:^|_)KEY(?:$|_)", re.IGNORECASE)
+MIN_LENGTH = 4
+MASK = "***"
+
+
+def secret_values(root: Path) -> tuple[str, ...]:
+    """Secrets to mask, longest first (so a secret containing another is masked whole)."""
+    from treadle.project.io_config import IO_CONFIG_FILE, load_io_config, read_dotenv
+
+    values = {v for k, v in read_dotenv(root / ".env").items() if SECRET_NAME.search(k)}
+    if _mentions_secrets(root / IO_CONFIG_FILE):
+        try:
+            config = load_io_config(root)
+        except Exception:  # a broken io_config.yaml is reported when a block uses it
+            config = None
+        for name in config.names if config else ():
+            for key, value in config.profile(name).items():
+                if SECRET_NAME.search(str(key)) and isinstance(value, str | int):
+                    values.add(str(value))
+    kept = (v for v in values if len(v) >= MIN_LENGTH)
+    return tuple(sorted(kept, key=len, reverse=True))
+
+
+def mask(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _mentions_secrets(file: Path) -> bool:
+    """Whether a line that is not a comment names a secret (rendering costs Jinja)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return any(
+        SECRET_NAME.search(line) for line in text.splitlines() if not line.lstrip().startswith("#")
+    )
