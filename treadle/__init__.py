@@ -1,7 +1,7 @@
 """Treadle: a fast, sturdy data pipeline orchestrator.
 
-Block files import their decorators from here. ``run_pipeline`` is imported lazily so
-that ``import treadle`` stays cheap (the CLI starts in milliseconds).
+Block files import their decorators from here. ``run_pipeline`` (which records the run
+in the project's history) is imported lazily so that ``import treadle`` stays cheap.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -19,10 +19,10 @@ from treadle.errors import UserInputError as UserInputError
 
 if TYPE_CHECKING:
     from treadle.engine.api import RunResult as RunResult
-    from treadle.engine.api import run_pipeline as run_pipeline
+    from treadle.scheduler.launch import run_pipeline as run_pipeline
 
 __version__ = "0.1.0"
-_LAZY = {"run_pipeline": "treadle.engine.api", "RunResult": "treadle.engine.api"}
+_LAZY = {"run_pipeline": "treadle.scheduler.launch", "RunResult": "treadle.engine.api"}
 
 
 def __getattr__(name: str) -> Any:

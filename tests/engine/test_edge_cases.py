@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from treadle import run_pipeline
+from treadle.engine.api import run_pipeline
 from treadle.engine.sink import MemorySink
 from treadle.errors import ProjectInvalid
 from treadle.events import BlockFinished, BlockStatus

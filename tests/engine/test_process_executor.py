@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from treadle import run_pipeline
+from treadle.engine.api import run_pipeline
 from treadle.events import BlockStatus, RunStatus
 
 SLEEPER = "import time\nfrom treadle import custom\n\n@custom\ndef {name}():\n    time.sleep(1)\n    return '{name}'\n"

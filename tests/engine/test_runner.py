@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from treadle import run_pipeline
+from treadle.engine.api import run_pipeline
 from treadle.engine.sink import MemorySink
 from treadle.errors import ProjectInvalid
 from treadle.events import (

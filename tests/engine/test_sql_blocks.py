@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from treadle import run_pipeline
+from treadle.engine.api import run_pipeline
 from treadle.events import BlockStatus
 
 

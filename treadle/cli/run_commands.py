@@ -1,0 +1,178 @@
+"""Commands that make projects and start, resume, retry or stop runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from treadle.cli.app import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ExecutorOption,
+    ProjectOption,
+    app,
+    parse_vars,
+    stderr,
+    stdout,
+)
+from treadle.cli.progress import progress_view
+from treadle.errors import UserInputError
+
+if TYPE_CHECKING:
+    from treadle.engine.api import RunResult
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder for the new project (new or empty).")],
+) -> None:
+    """Create a project with a working example pipeline (no network needed)."""
+    from treadle.project.scaffold import init_project
+
+    root = init_project(path)
+    console = stdout()
+    console.print(f"Created project [bold]{root.name}[/] in {root}")
+    console.print(f"Run its example:  treadle run {path} example_pipeline")
+
+
+@app.command()
+def validate(
+    project: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
+) -> None:
+    """Check the whole project and report every problem at once."""
+    from treadle.project.loader import load_project
+
+    loaded = load_project(project)
+    blocks = sum(len(p.blocks) for p in loaded.pipelines.values())
+    stdout().print(f"[green]ok[/]: {len(loaded.pipelines)} pipelines, {blocks} blocks")
+
+
+@app.command()
+def run(
+    project: Annotated[Path, typer.Argument(help="The project folder.")],
+    pipeline: Annotated[str, typer.Argument(help="The pipeline to run.")],
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="A runtime variable, NAME=VALUE (repeatable).")
+    ] = None,
+    execution_date: Annotated[
+        str | None, typer.Option(help="ISO date or datetime; default now (UTC).")
+    ] = None,
+    block: Annotated[
+        str | None,
+        typer.Option(help="Run only this block, with its upstream outputs from the latest run."),
+    ] = None,
+    downstream: Annotated[
+        bool, typer.Option(help="With --block: also run everything downstream of it.")
+    ] = False,
+    executor: Annotated[
+        str | None, typer.Option(help="inline or process (default: the project's setting).")
+    ] = None,
+) -> None:
+    """Run a pipeline and show each block's progress; the run is kept in the history."""
+    from treadle.scheduler.launch import run_pipeline
+
+    if downstream and not block:
+        raise UserInputError("--downstream needs --block", hint="name the block to start from")
+    _watch(
+        lambda view: run_pipeline(
+            project,
+            pipeline,
+            variables=parse_vars(var or []),
+            execution_date=execution_date,
+            block=block,
+            downstream=downstream,
+            executor=executor,
+            sinks=[view],
+            trigger="cli",
+            triggered_by=_user(),
+        )
+    )
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run (or a unique start of its id).")],
+    project: ProjectOption = Path("."),
+    executor: ExecutorOption = None,
+) -> None:
+    """Run the blocks of a run that did not succeed, reusing the outputs of those that did."""
+    from treadle.scheduler.launch import resume_run
+
+    _watch(lambda view: resume_run(project, run_id, executor=executor, sinks=[view]))
+
+
+@app.command()
+def retry(
+    run_id: Annotated[str, typer.Argument(help="The run (or a unique start of its id).")],
+    from_block: Annotated[
+        str, typer.Option("--from", help="Rerun this block and everything downstream of it.")
+    ],
+    project: ProjectOption = Path("."),
+    executor: ExecutorOption = None,
+) -> None:
+    """Rerun a block of a run and everything downstream of it (same run id)."""
+    from treadle.scheduler.launch import resume_run
+
+    _watch(
+        lambda view: resume_run(
+            project, run_id, from_block=from_block, executor=executor, sinks=[view]
+        )
+    )
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(help="The run (or a unique start of its id).")],
+    project: ProjectOption = Path("."),
+) -> None:
+    """Stop a running run (its running blocks are really stopped) and mark it cancelled."""
+    from treadle.scheduler.launch import cancel_run
+
+    stopped = cancel_run(project, run_id)
+    stdout().print(f"run {stopped} cancelled")
+
+
+def _watch(start: Callable[[Any], RunResult]) -> None:
+    """Run ``start(view)`` with a progress view; exit 0 on success, 1 on failure."""
+    view = progress_view()
+    try:
+        with view:
+            result = start(view)
+    except KeyboardInterrupt:
+        stderr().print("[yellow]interrupted[/]: the run was cancelled and its blocks stopped")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    view.report(result)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+def _user() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+@app.command()
+def samples(
+    kind: Annotated[str, typer.Argument(help="green or yellow.")],
+    out: Annotated[Path, typer.Option(help="CSV file to write (.csv.gz to compress).")],
+    month: Annotated[str, typer.Option(help="YYYY-MM of the pickups.")] = "2020-10",
+    rows: Annotated[int, typer.Option(help="Number of trips.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same file.")] = 0,
+) -> None:
+    """Write an NYC-taxi-shaped sample CSV (deterministic by seed)."""
+    from treadle.samples import write_csv
+
+    started = time.perf_counter()
+    path = write_csv(kind, out, month=month, rows=rows, seed=seed)
+    stdout().print(f"wrote {rows:,} {kind} trips to {path} in {time.perf_counter() - started:.2f}s")
+
+
+# -- rendering -----------------------------------------------------------------------------
