@@ -42,6 +42,17 @@ def blocks_of(detail: dict) -> dict[str, dict]:
     return {b["block"]: b for b in detail["blocks"]}
 
 
+@pytest.fixture(autouse=True, params=["sqlite", "postgres"])
+def history_database(request, monkeypatch) -> str:
+    """Every test here runs twice: history in SQLite, then in a fresh PostgreSQL database."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_databases").create()
+        monkeypatch.setenv("TREADLE_DATABASE_URL", url)
+    else:
+        monkeypatch.delenv("TREADLE_DATABASE_URL", raising=False)
+    return request.param
+
+
 def wait_for(path: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():

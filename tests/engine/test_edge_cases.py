@@ -309,3 +309,61 @@ def test_secrets_never_reach_the_logs(project, monkeypatch):
     assert "connecting with ***" in log and "token is ***" in log and "visible-value" in log
     error = result.blocks["leaky"].error
     assert error.message == "auth failed for ***" and "hunter2" not in error.traceback
+
+
+def test_a_runaway_log_is_cut_not_left_to_fill_the_disk(project, monkeypatch):
+    import treadle.engine.block_logs as block_logs
+
+    monkeypatch.setattr(block_logs, "MAX_LOG_BYTES", 10_000)
+    project.block(
+        "custom",
+        "chatty",
+        "from treadle import custom\n\n@custom\ndef chatty():\n    for i in range(10_000):\n"
+        "        print('x' * 100)\n    return 'finished'\n",
+    )
+    project.pipeline("p", "blocks:\n  - {name: chatty, type: custom}\n")
+    result = run_pipeline(project.root, "p")
+    assert result.ok and result.output("chatty") == "finished"
+    log = (project.root / ".treadle/logs" / result.run_id / "chatty.log").read_text()
+    assert len(log) < 11_000 and log.rstrip().endswith("log cut: over 10,000 bytes")
+
+
+def test_a_full_disk_while_storing_an_output_fails_the_run_clearly(project):
+    """The file-size limit makes the output write fail as a full disk would."""
+    import json
+    import subprocess
+    import sys
+
+    project.block(
+        "data_loaders",
+        "big",
+        "import pyarrow as pa\nfrom treadle import data_loader\n\n@data_loader\ndef big():\n"
+        "    return pa.table({'x': list(range(2_000_000))})\n",
+    )
+    project.block(
+        "custom",
+        "after",
+        "from treadle import custom\n\n@custom\ndef after(t):\n    return t.num_rows\n",
+    )
+    project.pipeline(
+        "p",
+        "blocks:\n  - {name: big, type: data_loader}\n  - {name: after, type: custom, upstream: [big]}\n",
+    )
+    script = (
+        "import resource, signal, json, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))\n"
+        "from treadle.engine.api import run_pipeline\n"
+        f"r = run_pipeline({str(project.root)!r}, 'p')\n"
+        "print(json.dumps({'status': r.status.value, 'problem': r.problem, 'after': r.blocks['after'].status.value}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "failed"
+    assert "could not be stored" in outcome["problem"] and "'big'" in outcome["problem"]
+    assert outcome["after"] == "succeeded"  # it had the value in memory; the run still fails
+    leftovers = [p.name for p in (project.root / ".treadle/outputs").rglob(".*.tmp")]
+    assert leftovers == [], leftovers

@@ -8,79 +8,28 @@ reached the PostgreSQL tests skip, saying why, except under ``CI=true``, where t
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from treadle.store import RunStore, open_store
 
-PG_SERVER = os.environ.get("TREADLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 TABLES = (
     "audit_events, secrets, api_tokens, users, trigger_fires, block_runs, run_blocks, "
     "pipeline_runs, backfills, triggers"
 )
 
 
-def _admin():  # a connection to the server's maintenance database
-    import psycopg
-
-    return psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
-
-
-def _unreachable(reason: str) -> None:
-    message = f"PostgreSQL at {PG_SERVER} is not reachable ({reason})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + "; under CI=true the PostgreSQL tests must run")
-    pytest.skip(message)
-
-
-class PgDatabases:
-    """Creates throw-away databases on the server and drops them all at the end."""
-
-    def __init__(self) -> None:
-        self.prefix = f"treadle_test_{uuid.uuid4().hex[:10]}"
-        self.created: list[str] = []
-
-    def create(self) -> str:
-        name = f"{self.prefix}_{len(self.created)}"
-        with _admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        self.created.append(name)
-        return f"{PG_SERVER}/{name}"
-
-    def drop_all(self) -> None:
-        with _admin() as conn:
-            for name in self.created:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="session")
-def pg_databases() -> Iterator[PgDatabases]:
-    try:
-        import psycopg
-
-        with _admin():
-            pass
-    except ImportError:
-        _unreachable("psycopg is not installed")
-    except psycopg.OperationalError as exc:
-        _unreachable(str(exc).strip().splitlines()[0])
-    databases = PgDatabases()
-    yield databases
-    databases.drop_all()
-
-
-@pytest.fixture(scope="session")
-def pg_url(pg_databases: PgDatabases) -> str:
+def pg_url(pg_databases: Any) -> str:
     """The session's database, migrated once by the first store opened on it."""
     return pg_databases.create()
 
 
 @pytest.fixture
-def fresh_pg_url(pg_databases: PgDatabases) -> Callable[[], str]:
+def fresh_pg_url(pg_databases: Any) -> Callable[[], str]:
     """Makes an empty database (for migration tests)."""
     return pg_databases.create
 

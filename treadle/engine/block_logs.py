@@ -18,6 +18,8 @@ from typing import Any, TextIO
 
 from treadle.project.masking import mask
 
+MAX_LOG_BYTES = 100 * 1024 * 1024  # per block run: a runaway print loop must not fill the disk
+
 
 class BlockLog(io.TextIOBase):
     """A text stream that prefixes each line and appends it to the block run's log file."""
@@ -30,6 +32,7 @@ class BlockLog(io.TextIOBase):
         self.prefix = f"{run_id} {key}#{attempt}"
         self._file: io.TextIOWrapper | None = None
         self._partial = ""
+        self._written = 0
 
     def writable(self) -> bool:
         return True
@@ -46,10 +49,16 @@ class BlockLog(io.TextIOBase):
             path = log_path(self.logs_root, self.run_id, self.key)
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        if self._written > MAX_LOG_BYTES:
+            return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
         if self.masked:
             line = mask(line, self.masked)
-        self._file.write(f"{stamp} {level:<7} [{self.prefix}] {line}\n")
+        text = f"{stamp} {level:<7} [{self.prefix}] {line}\n"
+        self._written += len(text)
+        if self._written > MAX_LOG_BYTES:
+            text = f"{stamp} WARNING [{self.prefix}] log cut: over {MAX_LOG_BYTES:,} bytes\n"
+        self._file.write(text)
 
     def flush(self) -> None:
         if self._file is not None:

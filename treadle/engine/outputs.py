@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,16 +139,20 @@ class OutputStore:
         self._ensure_dir()
         file = f"{key}.{self.table_format}"
         temp = self.run_dir / f".{file}.tmp"
-        if self.table_format == "parquet":
-            import pyarrow.parquet as pq
+        with _removed_on_failure(temp):
+            if self.table_format == "parquet":
+                import pyarrow.parquet as pq
 
-            pq.write_table(table, temp)
-        else:
-            import pyarrow as pa
+                pq.write_table(table, temp)
+            else:
+                import pyarrow as pa
 
-            with pa.OSFile(str(temp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table)
-        os.replace(temp, self.run_dir / file)
+                with (
+                    pa.OSFile(str(temp), "wb") as sink,
+                    pa.ipc.new_file(sink, table.schema) as writer,
+                ):
+                    writer.write_table(table)
+            os.replace(temp, self.run_dir / file)
         meta = OutputMeta(
             key=key,
             kind="table",
@@ -217,14 +223,15 @@ class OutputStore:
     def _write_bytes(self, name: str, data: bytes) -> None:
         final = f"{self._run_dir_text}/{name}"
         temp = f"{self._run_dir_text}/.{name}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:  # one write() stops short of 2 GiB on Linux
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(temp, final)
+        with _removed_on_failure(Path(temp)):
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:  # one write() stops short of 2 GiB on Linux
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(temp, final)
 
     def _write_meta(self, meta: OutputMeta) -> OutputMeta:
         self._write_bytes(f"{meta.key}.meta.json", json.dumps(meta.to_dict(), default=str).encode())
@@ -270,6 +277,16 @@ class BackgroundWriter:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+
+@contextmanager
+def _removed_on_failure(temp: Path) -> Iterator[None]:
+    """A write that fails (a full disk) leaves no half-written temporary file behind."""
+    try:
+        yield
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def list_runs(outputs_root: Path) -> list[str]:
