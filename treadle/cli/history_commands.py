@@ -123,7 +123,7 @@ def clean(
 @contextmanager
 def _history(path: Path) -> Iterator[tuple[Any, Any]]:
     """The project and its run history, with lost runs noticed first."""
-    from treadle.scheduler.launch import history, load, recover_lost_runs
+    from treadle.scheduler.history import history, load, recover_lost_runs
 
     project = load(path)
     with history(project) as store:

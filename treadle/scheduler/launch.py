@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,27 +25,11 @@ from treadle.engine.api import (
 )
 from treadle.engine.sink import EventSink
 from treadle.errors import UserInputError
-from treadle.project.loader import load_project
 from treadle.project.model import Project
-from treadle.store import RunStore, open_store, pid_alive
+from treadle.scheduler.history import history, load, recover_lost_runs
+from treadle.store import pid_alive
 
 CANCEL_WAIT = 10.0  # seconds `treadle cancel` waits for a run's process to stop
-LOST_REASON = "worker lost: the process running it died"
-
-
-def load(project: str | Path | Project) -> Project:
-    return project if isinstance(project, Project) else load_project(project)
-
-
-@contextmanager
-def history(project: Project) -> Iterator[RunStore]:
-    """The project's run history (``database_url``, else SQLite under ``.treadle/``)."""
-    url = os.environ.get("TREADLE_DATABASE_URL") or project.settings.database_url or None
-    store = open_store(project.root, url, project=project.settings.name)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def run_pipeline(
@@ -157,20 +138,6 @@ def cancel_run(project: str | Path | Project, run_id: str, reason: str = "") -> 
         return summary.run_id
 
 
-def recover_lost_runs(project: Project, store: RunStore, now: float | None = None) -> list[str]:
-    """Mark runs whose process died as failed ("worker lost"), and resume those whose
-    pipeline says ``resume_on_crash: true`` (in a background ``treadle resume``)."""
-    now = time.time() if now is None else now
-    lost = store.find_lost_runs(now, project.settings.lost_after, pid_alive)
-    for run_id in lost:
-        store.mark_lost(run_id, LOST_REASON)
-        detail = store.get_run(run_id)
-        pipeline = project.pipelines.get(detail.run.pipeline) if detail else None
-        if pipeline is not None and pipeline.resume_on_crash:
-            _resume_in_background(project, run_id)
-    return lost
-
-
 def _execute_recorded(
     project: Project, prepared: PreparedRun, executor: str | None, sinks: Iterable[EventSink]
 ) -> RunResult:
@@ -187,19 +154,6 @@ def _execute_recorded(
 
         clean_if_due(project, store)
     return result
-
-
-def _resume_in_background(project: Project, run_id: str) -> None:
-    logs = project.state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"resume-{run_id}.log", "ab") as out:
-        subprocess.Popen(
-            [sys.executable, "-m", "treadle.cli", "resume", run_id, "--project", str(project.root)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
 
 
 def _datetime(unix_seconds: float | None) -> datetime:
