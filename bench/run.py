@@ -3,7 +3,9 @@
 For each workload (see ``workloads.py``) this writes a project and a plain-Python script
 into a temporary folder, times both (see ``measure.py``), prints one table for all
 workloads and writes ``bench/results/<workload>.json`` (``<workload>.quick.json`` with
-``--quick``). See ``bench/README.md`` for how to read the numbers.
+``--quick``). Measurements on PostgreSQL use a database created for this run of the
+harness and dropped at its end (``pg.py``). See ``bench/README.md`` for how to read the
+numbers.
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from measure import (
-    BASELINES,
-    MEASUREMENTS,
     Measurement,
     Timing,
+    baselines_of,
     check_targets,
     derive,
     measure_all,
+    measurements_of,
 )
+from pg import Postgres, bench_database
 from rich.console import Console
 from rich.table import Table
 from workloads import WORKLOADS, Workload, create_workspace
@@ -55,12 +58,16 @@ def main() -> int:
     stderr = Console(stderr=True)
     repeat = args.repeat or (QUICK_REPEAT if args.quick else REPEAT)
     machine = machine_info()
+    os.environ.pop("TREADLE_DATABASE_URL", None)  # SQLite unless a measurement says otherwise
     outcomes = []
-    for workload in selected(args.only):
-        outcome = run_workload(workload, args.quick, repeat, args.keep, stderr)
-        path = write_result(outcome, args.quick, repeat, machine)
-        stderr.print(f"[dim]wrote {path.relative_to(BENCH.parent)}[/dim]")
-        outcomes.append(outcome)
+    with bench_database() as postgres:
+        if postgres.url is None:
+            stderr.print(f"[yellow]PostgreSQL measurements skipped: {postgres.unavailable}")
+        for workload in selected(args.only):
+            outcome = run_workload(workload, args.quick, repeat, args.keep, postgres, stderr)
+            path = write_result(outcome, args.quick, repeat, machine)
+            stderr.print(f"[dim]wrote {path.relative_to(BENCH.parent)}[/dim]")
+            outcomes.append(outcome)
     print_table(outcomes, machine)
     return 0  # a benchmark reports; a missed target is a number to look at, not an error
 
@@ -85,24 +92,26 @@ def selected(only: list[str] | None) -> list[Workload]:
     return [w for w in WORKLOADS if not only or w.name in only]
 
 
-def run_workload(workload: Workload, quick: bool, repeat: int, keep: bool, log: Console) -> Outcome:
+def run_workload(
+    workload: Workload, quick: bool, repeat: int, keep: bool, postgres: Postgres, log: Console
+) -> Outcome:
     rows = workload.quick_rows if quick else workload.rows
     folder = Path(tempfile.mkdtemp(prefix=f"treadle-bench-{workload.name}-"))
     try:
         log.print(f"[bold]{workload.name}[/bold]: preparing {folder}")
-        space = create_workspace(folder, workload, rows)
+        space = create_workspace(folder, workload, rows, postgres)
         with log.status(f"{workload.name}: warming up") as status:
 
             def on_round(index: int) -> None:
                 status.update(f"{workload.name}: round {index + 1} of {repeat}")
 
             timings = measure_all(space, repeat, on_round)
-        for measurement in MEASUREMENTS:
-            log.print(f"  {measurement.label:<32} {fmt_seconds(timings[measurement.key].median)}")
+        for measurement in measurements_of(workload):
+            log.print(f"  {measurement.label:<44} {fmt_timing(timings[measurement.key])}")
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
-    metrics = derive(timings, len(workload.blocks))
+    metrics = derive(workload, timings)
     return Outcome(workload, timings, metrics, check_targets(workload.targets, metrics))
 
 
@@ -124,16 +133,22 @@ def write_result(outcome: Outcome, quick: bool, repeat: int, machine: dict[str, 
             m.key: {
                 "label": m.label,
                 "scope": m.scope,
-                "compared_with": BASELINES[m.scope],
+                **({"database": m.database} if m.database else {}),
+                "compared_with": m.versus,
+                **({"history_over": m.history_over} if m.history_over else {}),
                 **outcome.timings[m.key].to_dict(),
             }
-            for m in MEASUREMENTS
+            for m in measurements_of(workload)
         },
-        "ratios": {key: values["ratio"] for key, values in outcome.metrics.items()},
-        "ms_per_block": {
-            key: values["ms_per_block"]
-            for key, values in outcome.metrics.items()
-            if "ms_per_block" in values
+        **{
+            name: {
+                key: values[metric] for key, values in outcome.metrics.items() if metric in values
+            }
+            for name, metric in (
+                ("ratios", "ratio"),
+                ("ms_per_block", "ms_per_block"),
+                ("history_ms_per_block", "history_ms_per_block"),
+            )
         },
         "targets": outcome.targets,
         "references": {
@@ -193,11 +208,11 @@ def print_table(outcomes: list[Outcome], machine: dict[str, Any]) -> None:
     )
     for header in ("workload", "measure", "scope", "median", "samples"):
         table.add_column(header, justify="right" if header in ("median",) else "left")
-    for header in ("vs python", "ms/block", "target", "ok"):
+    for header in ("vs python", "ms/block", "history ms/block", "target", "ok"):
         table.add_column(header, justify="right")
     table.add_column("reference (published, other machines)", style="dim")
     for outcome in outcomes:
-        for index, measurement in enumerate(MEASUREMENTS):
+        for index, measurement in enumerate(measurements_of(outcome.workload)):
             label = outcome.workload.name if index == 0 else ""
             table.add_row(label, *row_cells(outcome, measurement))
         table.add_section()
@@ -206,28 +221,41 @@ def print_table(outcomes: list[Outcome], machine: dict[str, Any]) -> None:
 
 def row_cells(outcome: Outcome, measurement: Measurement) -> list[str]:
     timing = outcome.timings[measurement.key]
-    metrics = outcome.metrics[measurement.key]
-    is_baseline = BASELINES[measurement.scope] == measurement.key
+    metrics = outcome.metrics.get(measurement.key, {})
     scope = measurement.scope
     if measurement.reports_calls:
         scope += f"\n(calls in it: {fmt_seconds(statistics.median(timing.calls))})"
     targets = [t for t in outcome.targets if t["measurement"] == measurement.key]
-    per_block = metrics.get("ms_per_block")
+    if measurement.key in baselines_of(outcome.workload):
+        versus = "baseline"
+    else:
+        versus = fmt_ratio(metrics["ratio"]) if "ratio" in metrics else ""
     return [
         measurement.label,
         scope,
-        fmt_seconds(timing.median),
-        " ".join(fmt_seconds(s) for s in timing.samples),
-        "baseline" if is_baseline else fmt_ratio(metrics["ratio"]),
-        "" if per_block is None else f"{per_block:.3f}",
+        "skipped" if timing.skipped else fmt_seconds(timing.median),
+        timing.skipped or " ".join(fmt_seconds(s) for s in timing.samples),
+        versus,
+        fmt_ms(metrics.get("ms_per_block")),
+        fmt_ms(metrics.get("history_ms_per_block")),
         "\n".join(str(t["target"]) for t in targets),
         "\n".join(pass_mark(t["passed"]) for t in targets),
         outcome.workload.references.get(measurement.key, ""),
     ]
 
 
-def pass_mark(passed: bool) -> str:
+def pass_mark(passed: bool | None) -> str:
+    if passed is None:
+        return "[yellow]n/a[/yellow]"
     return "[green]PASS[/green]" if passed else "[bold red]FAIL[/bold red]"
+
+
+def fmt_timing(timing: Timing) -> str:
+    return f"skipped: {timing.skipped}" if timing.skipped else fmt_seconds(timing.median)
+
+
+def fmt_ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
 
 def fmt_ratio(ratio: float) -> str:

@@ -12,17 +12,24 @@ writes, into a temporary folder:
 
 Block bodies find their data through ``__file__`` (``<project>/data/``), so the same file
 works under Treadle and under the baseline.
+
+A workload also says which measurements (``measure.py``, by key) it takes: the pipeline
+workloads time Treadle against plain Python; ``runs_list`` has no blocks and times reading
+a run history of 100,000 runs.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
 import yaml
+from pg import Postgres
 
 PIPELINE = "bench"
 FOLDERS = {
@@ -56,12 +63,38 @@ class Target:
 
     label: str
     measurement: str  # a Measurement key (see measure.py)
-    metric: str  # "median" (seconds) | "ratio" (vs plain Python) | "ms_per_block"
+    #: "median" (seconds) | "ratio" (vs plain Python) | "ms_per_block" (vs plain Python)
+    #: | "history_ms_per_block" (the same run with history vs without)
+    metric: str
     limit: float
     op: str = "<"  # "<" or "<="
 
     def passes(self, value: float) -> bool:
         return value < self.limit if self.op == "<" else value <= self.limit
+
+
+#: What a pipeline workload measures (Measurement keys, in table order; see measure.py).
+PIPELINE_MEASUREMENTS = ("python", "python_calls", "inline", "process", "cli", "cli_process")
+#: The same plus ``treadle.run_pipeline`` (inline), which records the run history.
+HISTORY_MEASUREMENTS = (
+    "python",
+    "python_calls",
+    "inline",
+    "inline_sqlite",
+    "inline_postgres",
+    "process",
+    "cli",
+    "cli_process",
+)
+RUNS_LIST_MEASUREMENTS = (
+    "python_startup",
+    "list_runs_sqlite",
+    "list_runs_postgres",
+    "runs_list_json_sqlite",
+    "runs_list_table_sqlite",
+    "runs_list_json_postgres",
+    "runs_list_table_postgres",
+)
 
 
 @dataclass(frozen=True)
@@ -70,12 +103,19 @@ class Workload:
     description: str
     blocks: tuple[Block, ...]
     targets: tuple[Target, ...] = ()
+    measurements: tuple[str, ...] = PIPELINE_MEASUREMENTS
     #: Published figures from other tools on other machines, by Measurement key.
     references: dict[str, str] = field(default_factory=dict)
-    #: Writes input data under ``<project>/data/`` before timing: (data_dir, rows).
-    prepare: Callable[[Path, int], None] | None = None
+    #: Writes input data (untimed, before anything is measured): (workspace, rows).
+    prepare: Callable[[Workspace, int], None] | None = None
+    #: Size of the prepared data: input rows (rows2m), runs in the history (runs_list).
     rows: int | None = None
     quick_rows: int | None = None
+
+    @property
+    def project_name(self) -> str:
+        """The project's folder and ``name:``, which is also its name in the run history."""
+        return f"bench_{self.name}"
 
 
 # -- the blocks ----------------------------------------------------------------------------
@@ -134,7 +174,7 @@ ROWS_BLOCKS = (
 )
 
 
-def make_orders_file(data_dir: Path, rows: int) -> None:
+def make_orders_file(space: Workspace, rows: int) -> None:
     """``rows`` × 10 columns of order-like data: ints, floats, a timestamp, text, a bool."""
     import numpy as np
     import pyarrow as pa
@@ -157,13 +197,74 @@ def make_orders_file(data_dir: Path, rows: int) -> None:
             "is_member": rng.random(rows) < 0.35,
         }
     )
+    data_dir = space.project / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, data_dir / ORDERS_INPUT)
+
+
+# -- a long run history --------------------------------------------------------------------
+
+HISTORY_PIPELINES = ("etl", "report", "backfill_taxi", "export")
+HISTORY_STATUSES = ("succeeded", "succeeded", "succeeded", "failed", "cancelled")
+HISTORY_TRIGGERS = ("schedule", "schedule", "cli", "api")
+#: Like the store's own scale test (tests/store/test_store_scale.py): the run rows that
+#: ``runs list`` reads, with JSON columns the size a 20-block project's runs have.
+INSERT_RUN = """
+INSERT INTO pipeline_runs (id, project, pipeline, status, execution_date, interval_start,
+                           interval_end, variables, "trigger", executor, host, pid,
+                           pipeline_hash, file_hashes, created_at, started_at, finished_at,
+                           heartbeat_at, reason)
+VALUES (:id, :project, :pipeline, :status, :created_at, :created_at, :created_at,
+        :variables, :trigger, 'inline', 'bench-host', 4242, :pipeline_hash, :file_hashes,
+        :created_at, :created_at, :finished_at, :finished_at, :reason)
+"""
+
+
+def fill_history(space: Workspace, runs: int) -> None:
+    """``runs`` finished runs, one a minute up to now, in the project's SQLite history and,
+    when PostgreSQL is reachable, in the harness's PostgreSQL database (same project)."""
+    from treadle.store import open_store
+
+    file_hashes = json.dumps({f"transformers/step_{i:02d}.py": f"{i:064x}" for i in range(20)})
+    variables = json.dumps({"region": "eu-west", "full_refresh": False})
+    now = time.time()
+    urls = [None] if space.postgres.url is None else [None, space.postgres.url]
+    for url in urls:
+        with open_store(space.project, url, project=space.workload.project_name) as store:
+            ts = store.db.ts
+            rows = []
+            for i in range(runs):
+                at = now - (runs - i) * 60.0
+                status = HISTORY_STATUSES[i % len(HISTORY_STATUSES)]
+                stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(at))
+                rows.append(
+                    {
+                        "id": f"{stamp}{i % 1000:03d}-{i:06x}",
+                        "project": store.project,
+                        "pipeline": HISTORY_PIPELINES[i % len(HISTORY_PIPELINES)],
+                        "status": status,
+                        "variables": variables,
+                        "trigger": HISTORY_TRIGGERS[i % len(HISTORY_TRIGGERS)],
+                        "pipeline_hash": f"{i % 7:064x}",
+                        "file_hashes": file_hashes,
+                        "created_at": ts(at),
+                        "finished_at": ts(at + 30.0),
+                        "reason": "block step_07 failed" if status == "failed" else "",
+                    }
+                )
+            store.db.executemany(INSERT_RUN, rows)
 
 
 # -- targets and published reference figures -----------------------------------------------
 
 INLINE_MS_PER_BLOCK = Target("inline orchestration < 0.5 ms/block", "inline", "ms_per_block", 0.5)
+HISTORY_MS_PER_BLOCK = Target(
+    "recording the run history on SQLite < 1 ms/block",
+    "inline_sqlite",
+    "history_ms_per_block",
+    1.0,
+)
+RUNS_LIST_TARGET = "`treadle runs list` answers < 50 ms with 100,000 runs"
 PER_TASK_REFERENCE = "Luigi 1.0, Prefect 5.4, Dagster 5.6, Airflow 95 ms/task"
 
 WORKLOADS: tuple[Workload, ...] = (
@@ -171,9 +272,11 @@ WORKLOADS: tuple[Workload, ...] = (
         name="chain20",
         description="a chain of 20 no-op blocks: a loader returning 1, 19 transformers returning their input",
         blocks=chain(20),
+        measurements=HISTORY_MEASUREMENTS,
         targets=(
             INLINE_MS_PER_BLOCK,
-            Target("`treadle run` whole process < 0.3 s", "cli", "median", 0.3),
+            HISTORY_MS_PER_BLOCK,
+            Target("`treadle run` (history on) whole process < 0.3 s", "cli", "median", 0.3),
         ),
         references={
             "inline": PER_TASK_REFERENCE,
@@ -184,7 +287,8 @@ WORKLOADS: tuple[Workload, ...] = (
         name="fanout50",
         description="1 loader -> 50 independent no-op transformers -> 1 exporter taking all 50 (*args)",
         blocks=fanout(50),
-        targets=(INLINE_MS_PER_BLOCK,),
+        measurements=HISTORY_MEASUREMENTS,
+        targets=(INLINE_MS_PER_BLOCK, HISTORY_MS_PER_BLOCK),
         references={"inline": PER_TASK_REFERENCE},
     ),
     Workload(
@@ -208,6 +312,26 @@ WORKLOADS: tuple[Workload, ...] = (
         rows=2_000_000,
         quick_rows=200_000,
     ),
+    Workload(
+        name="runs_list",
+        description="list the 20 newest runs of a project whose run history holds 100,000 runs",
+        blocks=(),
+        measurements=RUNS_LIST_MEASUREMENTS,
+        targets=(
+            Target(
+                RUNS_LIST_TARGET + " (SQLite, query in-process)", "list_runs_sqlite", "median", 0.05
+            ),
+            Target(
+                RUNS_LIST_TARGET + " (PostgreSQL, query in-process)",
+                "list_runs_postgres",
+                "median",
+                0.05,
+            ),
+        ),
+        prepare=fill_history,
+        rows=100_000,
+        quick_rows=100_000,
+    ),
 )
 
 
@@ -220,14 +344,21 @@ class Workspace:
 
     root: Path
     workload: Workload
+    #: The harness's PostgreSQL database (or why there is none).
+    postgres: Postgres = Postgres(None, "not set up")
 
     @property
     def project(self) -> Path:
-        return self.root / "project"
+        return self.root / self.workload.project_name
 
     @property
     def baseline(self) -> Path:
         return self.root / "baseline.py"
+
+    @property
+    def pycache(self) -> Path:
+        """Python's bytecode cache for the measured commands (``PYTHONPYCACHEPREFIX``)."""
+        return self.root / "pycache"
 
     def clear_outputs(self) -> None:
         clear_outputs(self.project)
@@ -238,19 +369,24 @@ def clear_outputs(project: Path) -> None:
     shutil.rmtree(project / ".treadle" / "outputs", ignore_errors=True)
 
 
-def create_workspace(root: Path, workload: Workload, rows: int | None) -> Workspace:
+def create_workspace(
+    root: Path, workload: Workload, rows: int | None, postgres: Postgres
+) -> Workspace:
     """Write the project, the baseline script and the input data for ``workload``."""
-    space = Workspace(root, workload)
+    space = Workspace(root, workload, postgres)
     write_project(space.project, workload)
     space.baseline.write_text(baseline_script(space.project, workload), encoding="utf-8")
     if workload.prepare is not None and rows is not None:
-        workload.prepare(space.project / "data", rows)
+        workload.prepare(space, rows)
     return space
 
 
 def write_project(project: Path, workload: Workload) -> None:
+    project.mkdir(parents=True)
+    (project / "treadle.yaml").write_text(f"name: {workload.project_name}\n", encoding="utf-8")
+    if not workload.blocks:
+        return
     (project / "pipelines" / PIPELINE).mkdir(parents=True)
-    (project / "treadle.yaml").write_text(f"name: bench_{workload.name}\n", encoding="utf-8")
     entries = "".join(f"  - {block_entry(b)}\n" for b in workload.blocks)
     text = f"name: {PIPELINE}\nblocks:\n{entries}"
     (project / "pipelines" / PIPELINE / "pipeline.yaml").write_text(text, encoding="utf-8")
