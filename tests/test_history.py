@@ -349,3 +349,41 @@ def test_unknown_run_is_a_clear_error(project):
         done = treadle(*args, "--project", str(project.root))
         assert done.returncode == 2, (args, done.stderr)
         assert "nope" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_two_resumes_at_once_run_the_run_once(two_step):
+    project = two_step
+    process = start("run", str(project.root), "p")
+    wait_for(project.root / "started")
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    run_id = runs(project)[0]["run_id"]
+    resumes = [start("resume", run_id, "--project", str(project.root)) for _ in range(2)]
+    outputs = [p.communicate(timeout=60) for p in resumes]
+    codes = sorted(p.returncode for p in resumes)
+    assert codes == [0, 2], outputs
+    detail = show(project, run_id)
+    assert detail["status"] == "succeeded" and blocks_of(detail)["slow"]["attempts"] == 2
+
+
+def test_secret_variables_are_recorded_masked(project):
+    project.block(
+        "custom",
+        "c",
+        "from treadle import custom\n\n@custom\ndef c(*, db_password):\n    return len(db_password)\n",
+    )
+    project.pipeline("p", "blocks:\n  - {name: c, type: custom}\n")
+    done = treadle(
+        "run", str(project.root), "p", "--var", "db_password=hunter2-pass", "--var", "month=10"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_id = runs(project)[0]["run_id"]
+    assert show(project, run_id)["variables"] == {"db_password": "***", "month": "10"}
+    manifest = (project.root / ".treadle/outputs" / run_id / "run.json").read_text()
+    assert "hunter2" not in manifest
+
+
+def test_heartbeat_settings_must_leave_room(project):
+    project.write("treadle.yaml", "heartbeat_every: 10s\nlost_after: 20s\n")
+    done = treadle("validate", str(project.root))
+    assert done.returncode == 2 and "at least 3 × heartbeat_every" in done.stderr

@@ -76,6 +76,7 @@ class RunStarted(Event):
     executor: str = ""
     host: str = ""
     pid: int = 0
+    pid_started: float | None = None  # the process's start tick: (pid, start) names it
     pipeline_hash: str = ""  # sha256 of pipeline.yaml as it was when the run started
     file_hashes: dict[str, str] = field(default_factory=dict)  # block file -> sha256
     resumed: bool = False

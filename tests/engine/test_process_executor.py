@@ -104,3 +104,31 @@ def _alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_block_waiting_for_room_says_so_and_starts_when_there_is(project):
+    from treadle.engine.sink import MemorySink
+    from treadle.events import BlockFinished, BlockQueued, BlockStarted
+
+    for name in ("s1", "s2"):
+        project.block(
+            "custom", name, SLEEPER.format(name=name).replace("time.sleep(1)", "time.sleep(0.3)")
+        )
+    project.pipeline(
+        "p", "concurrency: 1\nblocks:\n  - {name: s1, type: custom}\n  - {name: s2, type: custom}\n"
+    )
+    sink = MemorySink()
+    assert run_pipeline(project.root, "p", executor="process", sinks=[sink]).ok
+    (queued,) = sink.of(BlockQueued)
+    assert queued.block == "s2" and queued.why == "concurrency limit 1 reached"
+    order = [
+        (type(e).__name__, e.block)
+        for e in sink.events
+        if isinstance(e, BlockStarted | BlockFinished)
+    ]
+    assert order == [
+        ("BlockStarted", "s1"),
+        ("BlockFinished", "s1"),
+        ("BlockStarted", "s2"),
+        ("BlockFinished", "s2"),
+    ]

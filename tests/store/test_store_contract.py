@@ -442,12 +442,12 @@ def test_a_run_whose_process_died_is_found_and_failed_with_the_reason(store: Run
     _half_done_run(store, dead, pid=111)
     _half_done_run(store, alive, pid=222)
 
-    def is_alive(host: str, pid: int) -> bool | None:
+    def is_alive(host: str, pid: int, started: float | None) -> bool | None:
         assert host == HOST
         return pid != 111
 
     assert store.find_lost_runs(T0 + 6, 60.0, is_alive) == [dead]
-    assert store.find_lost_runs(T0 + 6, 60.0, lambda h, p: None) == []
+    assert store.find_lost_runs(T0 + 6, 60.0, lambda h, p, s: None) == []
 
     assert store.mark_lost(dead) is True
     assert store.mark_lost(dead) is False  # another reaper already did
@@ -458,7 +458,7 @@ def test_a_run_whose_process_died_is_found_and_failed_with_the_reason(store: Run
     assert [(b.block, b.status, b.why) for b in detail.blocks] == [
         ("load", S.SUCCEEDED, ""),
         ("clean", S.FAILED, "worker lost"),
-        ("export", S.QUEUED, "run lost before it started"),
+        ("export", S.CANCELLED, "run lost before it started"),
     ]
     [attempt] = detail.attempts_of("clean")
     assert attempt.status is S.FAILED
@@ -477,7 +477,7 @@ def test_a_run_with_a_stale_heartbeat_is_lost_even_when_liveness_is_unknown(
     other = open_project_store("other")
     _half_done_run(other, "20261124T000000000-07e000", at=T0)
 
-    unknown = lambda host, pid: None  # noqa: E731 (another host: only the heartbeat tells)
+    unknown = lambda host, pid, started: None  # noqa: E731 (another host: only the heartbeat tells)
     assert store.find_lost_runs(T0 + 100, 60.0, unknown) == [stale]
     assert store.find_lost_runs(T0 + 200, 60.0, unknown) == [stale, fresh]
     assert store.mark_lost(stale, "no heartbeat for 95 s", now=T0 + 100)
@@ -709,3 +709,11 @@ def test_emit_never_raises_when_the_database_is_gone(open_project_store, caplog)
     assert store.emit_failures == 1
     assert "run_heartbeat of run 20261124T000000000-aaaaaa" in store.last_emit_error
     assert "could not record" in caplog.text
+
+
+def test_a_live_process_with_a_quiet_heartbeat_is_not_lost(store: RunStore):
+    """A long block, a slow database: while the process is seen alive, the run is alive."""
+    run = "20261124T000000000-a11ve1"
+    _half_done_run(store, run)
+    assert store.find_lost_runs(T0 + 10_000, 60.0, lambda h, p, s: True) == []
+    assert store.find_lost_runs(T0 + 10_000, 60.0, lambda h, p, s: None) == [run]

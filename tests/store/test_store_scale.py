@@ -68,7 +68,7 @@ def test_list_runs_with_100k_runs_is_fast(store: RunStore):
         "pipeline+status": lambda: store.list_runs(pipeline="etl", status="succeeded"),
         "all projects": lambda: store.list_runs(project=ALL_PROJECTS, limit=200),
         "prefix": lambda: store.get_run(newest[3].run_id[:-3]),
-        "lost runs": lambda: store.find_lost_runs(T0, 60.0, lambda host, pid: None),
+        "lost runs": lambda: store.find_lost_runs(T0, 60.0, lambda host, pid, started: None),
     }
     seconds = {name: fastest(query) for name, query in queries.items()}
     slow = {name: f"{s * 1000:.1f} ms" for name, s in seconds.items() if s > 0.05}

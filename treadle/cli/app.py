@@ -38,6 +38,9 @@ ProjectOption = Annotated[
 ExecutorOption = Annotated[
     str | None, typer.Option(help="inline or process (default: the project's setting).")
 ]
+VarOption = Annotated[
+    list[str] | None, typer.Option("--var", help="A runtime variable, NAME=VALUE (repeatable).")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output (stable).")]
 
 

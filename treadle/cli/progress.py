@@ -102,6 +102,8 @@ class ProgressView:
         self.console.print(
             f"[{style}]run {result.run_id} {result.status.value}[/] in {result.duration:.2f}s{problem}"
         )
+        for warning in result.warnings:
+            self.console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
     def __rich__(self) -> Any:
         """The table as it is now (rich calls this on every redraw)."""
@@ -160,6 +162,8 @@ class PlainProgress:
                 self._line("    " + block.error.traceback.rstrip().replace("\n", "\n    "))
         problem = f" ({result.problem})" if result.problem else ""
         self._line(f"run {result.run_id} {result.status.value} in {result.duration:.2f}s{problem}")
+        for warning in result.warnings:
+            self._line(f"warning: {warning}")
 
     @staticmethod
     def _line(text: str) -> None:

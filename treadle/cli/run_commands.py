@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from treadle.cli.app import (
     EXIT_OK,
     ExecutorOption,
     ProjectOption,
+    VarOption,
     app,
     parse_vars,
     stderr,
@@ -56,9 +58,7 @@ def validate(
 def run(
     project: Annotated[Path, typer.Argument(help="The project folder.")],
     pipeline: Annotated[str, typer.Argument(help="The pipeline to run.")],
-    var: Annotated[
-        list[str] | None, typer.Option("--var", help="A runtime variable, NAME=VALUE (repeatable).")
-    ] = None,
+    var: VarOption = None,
     execution_date: Annotated[
         str | None, typer.Option(help="ISO date or datetime; default now (UTC).")
     ] = None,
@@ -99,11 +99,17 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="The run (or a unique start of its id).")],
     project: ProjectOption = Path("."),
     executor: ExecutorOption = None,
+    var: VarOption = None,
 ) -> None:
     """Run the blocks of a run that did not succeed, reusing the outputs of those that did."""
     from treadle.scheduler.launch import resume_run
 
-    _watch(lambda view: resume_run(project, run_id, executor=executor, sinks=[view]))
+    variables = parse_vars(var or [])
+    _watch(
+        lambda view: resume_run(
+            project, run_id, variables=variables, executor=executor, sinks=[view]
+        )
+    )
 
 
 @app.command()
@@ -114,14 +120,21 @@ def retry(
     ],
     project: ProjectOption = Path("."),
     executor: ExecutorOption = None,
+    var: VarOption = None,
 ) -> None:
     """Rerun a block of a run and everything downstream of it (same run id)."""
     from treadle.scheduler.launch import resume_run
 
+    variables = parse_vars(var or [])
     _watch(
         lambda view: resume_run(
-            project, run_id, from_block=from_block, executor=executor, sinks=[view]
-        )
+            project,
+            run_id,
+            from_block=from_block,
+            variables=variables,
+            executor=executor,
+            sinks=[view],
+        )  # fmt: skip
     )
 
 
@@ -133,13 +146,24 @@ def cancel(
     """Stop a running run (its running blocks are really stopped) and mark it cancelled."""
     from treadle.scheduler.launch import cancel_run
 
-    stopped = cancel_run(project, run_id)
-    stdout().print(f"run {stopped} cancelled")
+    outcome = cancel_run(project, run_id)
+    if outcome.status == "cancelled":
+        stdout().print(f"run {outcome.run_id} cancelled")
+    elif outcome.status is None:
+        stdout().print(
+            f"cancel of run {outcome.run_id} requested: it runs on {outcome.host or 'another machine'}"
+            " and stops at its next check"
+        )
+    else:
+        stdout().print(f"run {outcome.run_id} ended {outcome.status} before it could be stopped")
 
 
 def _watch(start: Callable[[Any], RunResult]) -> None:
-    """Run ``start(view)`` with a progress view; exit 0 on success, 1 on failure."""
+    """Run ``start(view)`` with a progress view; exit 0 on success, 1 on failure.
+
+    SIGTERM (``treadle cancel``, a service manager) stops the run as Ctrl-C does."""
     view = progress_view()
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with view:
             result = start(view)
@@ -148,6 +172,10 @@ def _watch(start: Callable[[Any], RunResult]) -> None:
         raise typer.Exit(EXIT_INTERRUPTED) from None
     view.report(result)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _user() -> str | None:

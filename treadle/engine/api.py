@@ -36,6 +36,7 @@ class RunResult:
     duration: float
     resolver: InputResolver
     problem: str = ""  # why the run failed when no block did
+    warnings: list[str] = field(default_factory=list)  # e.g. the history could not record it
 
     @property
     def ok(self) -> bool:

@@ -10,6 +10,7 @@ same machine, which stops that too).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -18,6 +19,7 @@ from treadle.engine.sink import CancelSource, EventSink
 from treadle.events import RunHeartbeat
 
 CANCEL_POLL = 1.0
+log = logging.getLogger("treadle.engine")
 
 
 class Heartbeat:
@@ -50,10 +52,13 @@ class Heartbeat:
         run_id = self.runner.run.run_id
         next_beat = time.monotonic() + self.every
         while not self._stop.wait(self.poll):
-            if self.cancel_source is not None and self.runner.cancel_reason is None:
-                reason = self.cancel_source.cancel_requested(run_id)
-                if reason:
-                    self.runner.request_cancel(reason)
-            if time.monotonic() >= next_beat:
-                self.sink.emit(RunHeartbeat(run_id, time.time()))
-                next_beat = time.monotonic() + self.every
+            try:
+                if self.cancel_source is not None and self.runner.cancel_reason is None:
+                    reason = self.cancel_source.cancel_requested(run_id)
+                    if reason:
+                        self.runner.request_cancel(reason)
+                if time.monotonic() >= next_beat:
+                    self.sink.emit(RunHeartbeat(run_id, time.time()))
+                    next_beat = time.monotonic() + self.every
+            except Exception as exc:  # a database that is briefly away must not stop the beat
+                log.warning("heartbeat of run %s: %s", run_id, exc)

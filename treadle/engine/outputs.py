@@ -138,7 +138,7 @@ class OutputStore:
         """Write an Arrow table (converted from ``library``'s type) under ``key``."""
         self._ensure_dir()
         file = f"{key}.{self.table_format}"
-        temp = self.run_dir / f".{file}.tmp"
+        temp = self.run_dir / f".{file}.{os.getpid()}.tmp"  # unique: two writers never share one
         with _removed_on_failure(temp):
             if self.table_format == "parquet":
                 import pyarrow.parquet as pq
@@ -222,7 +222,7 @@ class OutputStore:
 
     def _write_bytes(self, name: str, data: bytes) -> None:
         final = f"{self._run_dir_text}/{name}"
-        temp = f"{self._run_dir_text}/.{name}.tmp"
+        temp = f"{self._run_dir_text}/.{name}.{os.getpid()}.tmp"
         with _removed_on_failure(Path(temp)):
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:

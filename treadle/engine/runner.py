@@ -47,6 +47,8 @@ from treadle.events import (
     RunStarted,
     RunStatus,
 )
+from treadle.processes import process_start, this_host
+from treadle.project.masking import masked_variables
 from treadle.project.model import BlockSpec
 
 _STOPPING = (BlockStatus.FAILED, BlockStatus.UPSTREAM_FAILED, BlockStatus.CANCELLED)
@@ -116,6 +118,7 @@ class Runner:
         self._tasks: dict[int, BlockTask] = {}
         self._fans: dict[str, _Fan] = {}
         self._retries: list[tuple[float, int, BlockTask]] = []
+        self._waiting_for_room: deque[BlockTask] = deque()  # ready; the executor is full
         self._pending_saves: list[tuple[BlockTask, Any]] = []
         self._next_task_id = 0
         self._starting = False
@@ -149,7 +152,7 @@ class Runner:
                 time.time(),
                 pipeline=run.pipeline,
                 execution_date=run.execution_date.isoformat(),
-                variables=dict(run.variables),
+                variables=masked_variables(run.variables, run.masked),
                 blocks=self.plan.block_names,
                 waiting=self._initial_why(),
                 interval_start=run.interval_start.isoformat(),
@@ -157,8 +160,9 @@ class Runner:
                 trigger=run.trigger,
                 triggered_by=run.triggered_by,
                 executor=self.executor.name,
-                host=os.uname().nodename,
+                host=this_host(),
                 pid=os.getpid(),
+                pid_started=process_start(os.getpid()),
                 pipeline_hash=run.pipeline_hash,
                 file_hashes=dict(run.file_hashes),
                 resumed=run.resumed,
@@ -192,6 +196,7 @@ class Runner:
                 self._cancel_everything(self._cancel_reason)
                 return
             self._submit_due_retries()
+            self._start_waiting()
             wait_for = WAKE_UP_EVERY
             if self._retries:
                 wait_for = min(max(self._retries[0][0] - time.monotonic(), 0), wait_for)
@@ -200,6 +205,7 @@ class Runner:
                 raise RuntimeError(f"run {self.run.run_id} stalled: {names} can never start")
             for outcome in self.executor.wait(wait_for):
                 self._on_outcome(outcome)
+            self._start_waiting()
             self._emit_saved_outputs(block=False)
 
     def _initial_why(self) -> dict[str, str]:
@@ -351,10 +357,16 @@ class Runner:
         return block.retries or self.plan.pipeline.retries
 
     def _submit(self, task: BlockTask) -> None:
+        """Start ``task`` now, or queue it (saying why) until the executor has room."""
+        self._tasks[task.task_id] = task
         if self.executor.busy >= self.executor.slots:
             why = f"concurrency limit {self.executor.slots} reached"
             self._emit(BlockQueued(self.run.run_id, time.time(), task.block.name, why, task.index))
-        self._tasks[task.task_id] = task
+            self._waiting_for_room.append(task)
+            return
+        self._start_task(task)
+
+    def _start_task(self, task: BlockTask) -> None:
         result = self.results[task.block.name]
         result.status = BlockStatus.RUNNING
         result.attempts = max(result.attempts, task.attempt)
@@ -362,6 +374,10 @@ class Runner:
             BlockStarted(self.run.run_id, time.time(), task.block.name, task.attempt, task.index)
         )
         self.executor.submit(task)
+
+    def _start_waiting(self) -> None:
+        while self._waiting_for_room and self.executor.busy < self.executor.slots:
+            self._start_task(self._waiting_for_room.popleft())
 
     def _submit_due_retries(self) -> None:
         now = time.monotonic()
@@ -407,15 +423,15 @@ class Runner:
                 self.run.run_id,
                 time.time(),
                 task.block.name,
-                task.attempt + 1,
-                delay,
-                outcome.error.to_dict() if outcome.error else None,
-                task.index,
-                outcome.duration,
-                outcome.cpu_time,
-                outcome.peak_memory,
-                policy.count,
-            )  # fmt: skip
+                attempt=task.attempt + 1,
+                delay=delay,
+                error=outcome.error.to_dict() if outcome.error else None,
+                index=task.index,
+                duration=outcome.duration,
+                cpu_time=outcome.cpu_time,
+                peak_memory=outcome.peak_memory,
+                retries=policy.count + self._attempts_before.get(task.block.name, 0),
+            )
         )
         retry = self._new_task(task.block, task.inputs, task.index, tried + 1)
         heapq.heappush(self._retries, (time.monotonic() + delay, retry.task_id, retry))
@@ -546,6 +562,7 @@ class Runner:
         self.executor.cancel_all()
         self._tasks.clear()
         self._retries.clear()
+        self._waiting_for_room.clear()
         self._waiting = set()
         self._ready.clear()
         for name, result in self.results.items():

@@ -108,7 +108,16 @@ def _load_settings(root: Path, problems: list[UserInputError]) -> ProjectSetting
                 values.pop(key)
     if "retention" in values:
         values["retention"] = _parse_retention(doc, values["retention"], problems)
-    return ProjectSettings(**values)
+    settings = ProjectSettings(**values)
+    if settings.lost_after < 3 * settings.heartbeat_every:
+        problems.append(
+            doc.error(
+                f"lost_after ({settings.lost_after:g}s) must be at least 3 × heartbeat_every "
+                f"({settings.heartbeat_every:g}s), or live runs on other machines look lost",
+                "lost_after" if "lost_after" in values else "heartbeat_every",
+            )
+        )
+    return settings
 
 
 def _parse_retention(doc: YamlDocument, raw: Any, problems: list[UserInputError]) -> Retention:

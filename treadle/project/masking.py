@@ -9,7 +9,9 @@ the secret). The secret store of a later issue adds its values here.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|(?:^|_)KEY(?:$|_)", re.IGNORECASE)
 MIN_LENGTH = 4
@@ -50,3 +52,18 @@ def _mentions_secrets(file: Path) -> bool:
     return any(
         SECRET_NAME.search(line) for line in text.splitlines() if not line.lstrip().startswith("#")
     )
+
+
+def masked_variables(variables: Mapping[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    """``variables`` as they may be recorded: secret-looking names and known secrets masked.
+
+    (So a run recorded this way needs such a variable given again to be resumed.)"""
+    shown: dict[str, Any] = {}
+    for name, value in variables.items():
+        if SECRET_NAME.search(name):
+            shown[name] = MASK
+        elif isinstance(value, str):
+            shown[name] = mask(value, secrets)
+        else:
+            shown[name] = value
+    return shown

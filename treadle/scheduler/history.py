@@ -6,7 +6,6 @@ this module knows the store and the project only; ``launch`` builds on it.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -14,9 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from treadle.processes import pid_alive
 from treadle.project.loader import load_project
 from treadle.project.model import Project
-from treadle.store import RunStore, open_store, pid_alive
+from treadle.store import RunStore, open_store
 
 LOST_REASON = "worker lost: the process running it died"
 
@@ -28,7 +28,7 @@ def load(project: str | Path | Project) -> Project:
 @contextmanager
 def history(project: Project) -> Iterator[RunStore]:
     """The project's run history (``database_url``, else SQLite under ``.treadle/``)."""
-    url = os.environ.get("TREADLE_DATABASE_URL") or project.settings.database_url or None
+    url = project.settings.database_url or None  # TREADLE_DATABASE_URL wins, in open_store
     store = open_store(project.root, url, project=project.settings.name)
     try:
         yield store
@@ -42,7 +42,8 @@ def recover_lost_runs(project: Project, store: RunStore, now: float | None = Non
     now = time.time() if now is None else now
     lost = store.find_lost_runs(now, project.settings.lost_after, pid_alive)
     for run_id in lost:
-        store.mark_lost(run_id, LOST_REASON)
+        if not store.mark_lost(run_id, LOST_REASON):
+            continue  # another process noticed it first, and resumes it if need be
         detail = store.get_run(run_id)
         pipeline = project.pipelines.get(detail.run.pipeline) if detail else None
         if pipeline is not None and pipeline.resume_on_crash:
@@ -51,9 +52,9 @@ def recover_lost_runs(project: Project, store: RunStore, now: float | None = Non
 
 
 def _resume_in_background(project: Project, run_id: str) -> None:
-    logs = project.state_dir / "logs"
+    logs = project.state_dir / "logs" / run_id  # cleaned with the run's other logs
     logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"resume-{run_id}.log", "ab") as out:
+    with open(logs / "resume.log", "ab") as out:
         subprocess.Popen(
             [sys.executable, "-m", "treadle.cli", "resume", run_id, "--project", str(project.root)],
             stdout=out,

@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,10 @@ from treadle.engine.api import (
 )
 from treadle.engine.sink import EventSink
 from treadle.errors import UserInputError
+from treadle.processes import pid_alive, process_start, this_host
 from treadle.project.model import Project
 from treadle.scheduler.history import history, load, recover_lost_runs
-from treadle.store import pid_alive
+from treadle.store import RunStore
 
 CANCEL_WAIT = 10.0  # seconds `treadle cancel` waits for a run's process to stop
 
@@ -70,12 +72,14 @@ def resume_run(
     run_id: str,
     *,
     from_block: str | None = None,
+    variables: Mapping[str, Any] | None = None,
     executor: str | None = None,
     sinks: Iterable[EventSink] = (),
 ) -> RunResult:
     """Run again, under the same run id, the blocks of ``run_id`` that did not succeed
     (or ``from_block`` and everything downstream of it), reusing the stored outputs of
-    the others. Attempts are numbered on from the earlier ones."""
+    the others. Attempts are numbered on from the earlier ones. ``variables`` override
+    the recorded ones (secret ones are recorded masked, so they must be given again)."""
     project = load(project)
     with history(project) as store:
         recover_lost_runs(project, store)
@@ -95,7 +99,7 @@ def resume_run(
         execution_date=_datetime(run.execution_date),
         interval_start=_datetime(run.interval_start or run.execution_date),
         interval_end=_datetime(run.interval_end or run.execution_date),
-        variables=detail.variables or {},
+        variables={**(detail.variables or {}), **(variables or {})},
         trigger=run.trigger,
         triggered_by=run.triggered_by,
     )
@@ -106,43 +110,88 @@ def resume_run(
         attempts={name: state.attempts for name, state in states.items()},
         from_block=from_block,
     )
-    return _execute_recorded(project, prepared, executor, sinks)
+    return _execute_recorded(project, prepared, executor, sinks, claim=run.resumes)
 
 
-def cancel_run(project: str | Path | Project, run_id: str, reason: str = "") -> str:
-    """Ask run ``run_id`` to stop and wait until it has; returns the run id.
+def cancel_run(project: str | Path | Project, run_id: str, reason: str = "") -> CancelOutcome:
+    """Ask run ``run_id`` to stop, and wait (up to ``CANCEL_WAIT``) until it has.
 
-    The request is recorded (a run on another machine sees it at its next poll); a run
-    on this machine also gets SIGINT, so a block in the middle of long work stops too.
-    A run whose process is gone is marked cancelled at once.
+    The request is recorded, so a run on another machine stops at its next poll (its
+    running block first finishes if it runs inline). A run on this machine also gets
+    SIGTERM, which stops even a block in the middle of long work, and SIGKILL if it has
+    not stopped in time. A run whose process is gone is marked cancelled at once.
     """
     project = load(project)
     reason = reason or "cancelled with `treadle cancel`"
     with history(project) as store:
+        recover_lost_runs(project, store)
         summary = store.request_cancel(run_id, reason)
-        alive = pid_alive(summary.host, summary.pid)
+        alive = pid_alive(summary.host, summary.pid, summary.pid_started)
         if alive is False:
             store.mark_cancelled(summary.run_id, reason)
-            return summary.run_id
+            return CancelOutcome(summary.run_id, "cancelled")
         if alive:
-            os.kill(summary.pid, signal.SIGINT)
-        deadline = time.monotonic() + CANCEL_WAIT
-        while time.monotonic() < deadline:
-            detail = store.get_run(summary.run_id)
-            if detail is None or detail.run.status != "running":
-                return summary.run_id
-            time.sleep(0.1)
-        if alive:  # it did not stop in time: stop it for good
-            os.kill(summary.pid, signal.SIGKILL)
+            _signal(summary.pid, signal.SIGTERM)
+        status = _wait_until_finished(store, summary.run_id)
+        if status is None and alive:  # it did not stop in time: stop it for good
+            _signal(summary.pid, signal.SIGKILL)
             store.mark_cancelled(summary.run_id, reason + " (killed: it did not stop in time)")
-        return summary.run_id
+            status = "cancelled"
+        return CancelOutcome(summary.run_id, status, summary.host)
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    run_id: str
+    status: str | None  # how the run ended; None while it still runs (on another machine)
+    host: str = ""
+
+
+def _wait_until_finished(store: RunStore, run_id: str) -> str | None:
+    deadline = time.monotonic() + CANCEL_WAIT
+    while time.monotonic() < deadline:
+        detail = store.get_run(run_id)
+        if detail is None:
+            return "cancelled"
+        if detail.run.status != "running":
+            return detail.run.status.value
+        time.sleep(0.1)
+    return None
+
+
+def _signal(pid: int, number: int) -> None:
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass  # it ended meanwhile
+    except PermissionError:
+        raise UserInputError(
+            f"the run's process {pid} belongs to another user",
+            hint="cancel it as that user; the request is recorded and it stops at its next check",
+        ) from None
 
 
 def _execute_recorded(
-    project: Project, prepared: PreparedRun, executor: str | None, sinks: Iterable[EventSink]
+    project: Project,
+    prepared: PreparedRun,
+    executor: str | None,
+    sinks: Iterable[EventSink],
+    *,
+    claim: int | None = None,
 ) -> RunResult:
+    """Run ``prepared`` with its history. For a resume, ``claim`` (the run's resume count
+    as read) first takes the stopped run: of two processes resuming it at once, one runs
+    it and the other refuses."""
     with history(project) as store:
         recover_lost_runs(project, store)
+        run_id, me = prepared.run.run_id, os.getpid()
+        if claim is not None and not store.claim(
+            run_id, resumes=claim, host=this_host(), pid=me, pid_started=process_start(me)
+        ):
+            raise UserInputError(
+                f"run {run_id} was just started by another process",
+                hint=f"watch it with `treadle logs {run_id} --follow`",
+            )
         result = execute(
             prepared,
             executor=executor,
@@ -150,6 +199,11 @@ def _execute_recorded(
             cancel_source=store,
             heartbeat_every=project.settings.heartbeat_every,
         )
+        if store.emit_failures:
+            result.warnings.append(
+                f"the run history missed {store.emit_failures} updates of this run "
+                f"(last: {store.last_emit_error}); `treadle runs show` may be out of date"
+            )
         from treadle.scheduler.retention import clean_if_due
 
         clean_if_due(project, store)

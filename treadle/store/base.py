@@ -104,12 +104,13 @@ class RunHistory(Protocol):
         self,
         now: float,
         lost_after: float,
-        is_alive: Callable[[str, int], bool | None],
+        is_alive: Callable[[str, int, float | None], bool | None],
     ) -> list[str]:
         """Ids of the project's running runs whose worker is gone, oldest first: the last
         heartbeat (or the start, before the first one) is more than ``lost_after`` seconds
-        before ``now``, or ``is_alive(host, pid)`` says ``False`` (``None``: cannot tell,
-        e.g. another host; then only the heartbeat decides). See ``pid_alive``."""
+        before ``now`` while ``is_alive(host, pid, pid_started)`` cannot tell (``None``: another
+        host), or ``is_alive`` says ``False``. A process seen alive is never lost, however
+        quiet its heartbeat. See ``treadle.processes.pid_alive``."""
 
     def mark_lost(
         self, run_id: str, reason: str = "worker lost", *, now: float | None = None
@@ -118,6 +119,14 @@ class RunHistory(Protocol):
         queued blocks stay queued, saying the run was lost before they started. Returns
         ``False`` (and changes nothing) when the run is not running any more, e.g. another
         reaper got there first."""
+
+    def claim(
+        self, run_id: str, *, resumes: int, host: str, pid: int, pid_started: float | None
+    ) -> bool:
+        """Mark a stopped run running for the process (host, pid, start) that will resume
+        it, if it is still as the caller saw it (not running, resumed ``resumes`` times);
+        False when another process took it first."""
+        ...
 
     def block_states(self, run_id: str) -> dict[str, BlockState]:
         """Each block's status and attempt count, in pipeline order, for resuming the run.

@@ -35,14 +35,15 @@ CONNECT_TIMEOUT = 5  # seconds, PostgreSQL
 RECONNECT_AFTER = 5.0  # seconds between attempts to reach a PostgreSQL server that was down
 _PG_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg2://")
 _NAME = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 Params = Mapping[str, Any]
 
 
 def mask_password(url: str) -> str:
-    """``postgresql://user:secret@host/db`` → ``postgresql://user:***@host/db``."""
-    return _PASSWORD.sub(r"\1***@", url)
+    """``postgresql://user:secret@host/db?password=x`` → ``…user:***@host/db?password=***``."""
+    return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
 class Database(abc.ABC):
@@ -358,7 +359,10 @@ class PostgresDatabase(Database):
                     self.conninfo,
                     autocommit=True,
                     connect_timeout=CONNECT_TIMEOUT,
-                    options="-c synchronous_commit=off",
+                    # a lock or a stuck query fails after seconds, not hangs a run forever
+                    options=(
+                        "-c synchronous_commit=off -c lock_timeout=10s -c statement_timeout=60s"
+                    ),
                 )
             except self._psycopg.Error as exc:
                 # a run emits many events: with the server gone, each must not wait for

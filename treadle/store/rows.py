@@ -87,6 +87,7 @@ class RunSummary:
     executor: str
     host: str
     pid: int | None
+    pid_started: float | None  # with pid, names the process (a pid alone is reused)
     created_at: float
     started_at: float | None
     finished_at: float | None

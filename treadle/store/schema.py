@@ -108,6 +108,7 @@ pipeline_runs = Table(
     Column("executor", String(50), nullable=False, server_default=""),
     Column("host", String(255), nullable=False, server_default=""),
     Column("pid", Integer),
+    Column("pid_started", Float),  # the process's start (ticks since boot): a pid is reused
     Column("pipeline_hash", String(64), nullable=False, server_default=""),
     Column("file_hashes", Json, nullable=False),
     Column("created_at", Timestamp, nullable=False),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from treadle.events import (
     RunStarted,
     RunStatus,
 )
+from treadle.processes import pid_alive as pid_alive
 from treadle.store import statements as q
 from treadle.store.base import ALL_PROJECTS, RunHistory
 from treadle.store.db import Database, Transaction
@@ -46,25 +46,6 @@ NO_ITEM = -1  # block_runs.item outside a fan-out (schema.NO_ITEM; schema.py is 
 _PREFIX_MATCHES_SHOWN = 10
 _DELETE_CHUNK = 500  # runs per DELETE statement (SQLite allows 32766 parameters)
 _RUN_STATUSES = tuple(s.value for s in RunStatus)
-
-
-def pid_alive(host: str | None, pid: int | None) -> bool | None:
-    """Whether process ``pid`` runs on this machine: ``None`` when ``host`` is another one
-    (or unknown), since only its heartbeat can tell then. A fit for ``find_lost_runs``.
-    A zombie (exited, not yet reaped) counts as dead."""
-    if not host or host != os.uname().nodename or not pid or pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, owned by someone else
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True  # no /proc (not Linux): os.kill said it exists
 
 
 def _error_params(error: dict[str, str] | None) -> dict[str, str | None]:
@@ -156,6 +137,7 @@ class RunStore(RunHistory):
                     "at": ts(e.at),
                     "host": e.host,
                     "pid": e.pid,
+                    "pid_started": e.pid_started,
                     "executor": e.executor,
                     "pipeline_hash": e.pipeline_hash,
                     "file_hashes": hashes,
@@ -179,6 +161,7 @@ class RunStore(RunHistory):
                     "executor": e.executor,
                     "host": e.host,
                     "pid": e.pid,
+                    "pid_started": e.pid_started,
                     "pipeline_hash": e.pipeline_hash,
                     "file_hashes": hashes,
                     "created_at": ts(e.at),
@@ -340,27 +323,29 @@ class RunStore(RunHistory):
         from treadle.store.rows import RunSummary
 
         t = self._read_ts
+        values = dict(zip(q.RUN_COLUMN_NAMES, row, strict=False))
         return RunSummary(
-            run_id=row[0],
-            project=row[1],
-            pipeline=row[2],
-            status=RunStatus(row[3]),
-            execution_date=t(row[4]),
-            interval_start=t(row[5]),
-            interval_end=t(row[6]),
-            trigger=row[7],
-            triggered_by=row[8],
-            executor=row[9],
-            host=row[10],
-            pid=row[11],
-            created_at=t(row[12]),
-            started_at=t(row[13]),
-            finished_at=t(row[14]),
-            heartbeat_at=t(row[15]),
-            reason=row[16],
-            resumes=row[17],
-            cancel_requested_at=t(row[18]),
-            cancel_reason=row[19],
+            run_id=values["id"],
+            project=values["project"],
+            pipeline=values["pipeline"],
+            status=RunStatus(values["status"]),
+            execution_date=t(values["execution_date"]),
+            interval_start=t(values["interval_start"]),
+            interval_end=t(values["interval_end"]),
+            trigger=values["trigger"],
+            triggered_by=values["triggered_by"],
+            executor=values["executor"],
+            host=values["host"],
+            pid=values["pid"],
+            pid_started=values["pid_started"],
+            created_at=t(values["created_at"]),
+            started_at=t(values["started_at"]),
+            finished_at=t(values["finished_at"]),
+            heartbeat_at=t(values["heartbeat_at"]),
+            reason=values["reason"],
+            resumes=values["resumes"],
+            cancel_requested_at=t(values["cancel_requested_at"]),
+            cancel_reason=values["cancel_reason"],
         )
 
     def _project_filter(self, project: str | None) -> dict[str, str] | None:
@@ -448,13 +433,14 @@ class RunStore(RunHistory):
 
         t = self._read_ts
         read_json = self.db.read_json
+        detail = row[len(q.RUN_COLUMN_NAMES) :]  # DETAIL_COLUMNS follow the run's own
         return RunDetail(
             run=self._summary(row),
-            variables=read_json(row[20]),
-            pipeline_hash=row[21],
-            file_hashes=read_json(row[22]),
-            trigger_id=row[23],
-            backfill_id=row[24],
+            variables=read_json(detail[0]),
+            pipeline_hash=detail[1],
+            file_hashes=read_json(detail[2]),
+            trigger_id=detail[3],
+            backfill_id=detail[4],
             blocks=tuple(
                 BlockRow(
                     block=b[0],
@@ -491,6 +477,16 @@ class RunStore(RunHistory):
                 for a in attempts
             ),
         )
+
+    def claim(
+        self, run_id: str, *, resumes: int, host: str, pid: int, pid_started: float | None
+    ) -> bool:
+        params = {
+            "run_id": run_id, "resumes": resumes, "at": self._ts(time.time()), "host": host,
+            "pid": pid, "pid_started": pid_started,
+        }  # fmt: skip
+        with self.db.transaction() as tx:
+            return tx.count(q.CLAIM_RUN, params) == 1
 
     def block_states(self, run_id: str) -> dict[str, BlockState]:
         with self.db.transaction(write=False) as tx:
@@ -551,16 +547,18 @@ class RunStore(RunHistory):
         self,
         now: float,
         lost_after: float,
-        is_alive: Callable[[str, int], bool | None],
+        is_alive: Callable[[str, int, float | None], bool | None],
     ) -> list[str]:
         with self.db.transaction(write=False) as tx:
             rows = tx.all(q.RUNNING_RUNS, {"project": self.project})
         lost = []
-        for run_id, host, pid, heartbeat_at, started_at, created_at in rows:
+        for run_id, host, pid, pid_started, heartbeat_at, started_at, created_at in rows:
+            alive = is_alive(host or "", pid or 0, pid_started)
             last = self._read_ts(heartbeat_at or started_at or created_at)
-            if (last is not None and now - last > lost_after) or is_alive(
-                host or "", pid or 0
-            ) is False:
+            # a process seen alive on this machine is never lost, however quiet it is;
+            # elsewhere, only a heartbeat older than lost_after tells
+            stale = alive is None and last is not None and now - last > lost_after
+            if alive is False or stale:
                 lost.append(run_id)
         return lost
 

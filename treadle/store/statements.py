@@ -16,23 +16,26 @@ _FINISHED_IN = "('succeeded', 'failed', 'cancelled')"
 
 # -- runs ---------------------------------------------------------------------------------
 
-RUN_COLUMNS = (
-    'id, project, pipeline, status, execution_date, interval_start, interval_end, "trigger", '
-    "triggered_by, executor, host, pid, created_at, started_at, finished_at, heartbeat_at, "
-    "reason, resumes, cancel_requested_at, cancel_reason"
-)
+RUN_COLUMN_NAMES = (
+    "id", "project", "pipeline", "status", "execution_date", "interval_start", "interval_end",
+    "trigger", "triggered_by", "executor", "host", "pid", "pid_started", "created_at",
+    "started_at", "finished_at", "heartbeat_at", "reason", "resumes", "cancel_requested_at",
+    "cancel_reason",
+)  # fmt: skip
+RUN_COLUMNS = ", ".join(f'"{name}"' if name == "trigger" else name for name in RUN_COLUMN_NAMES)
 DETAIL_COLUMNS = "variables, pipeline_hash, file_hashes, trigger_id, backfill_id"
 
 #: a run starts (or a queued run, made by the scheduler, is started)
 INSERT_RUN = """
 INSERT INTO pipeline_runs (
     id, project, pipeline, status, execution_date, interval_start, interval_end, variables,
-    "trigger", triggered_by, executor, host, pid, pipeline_hash, file_hashes,
+    "trigger", triggered_by, executor, host, pid, pid_started, pipeline_hash, file_hashes,
     created_at, started_at, finished_at, heartbeat_at, reason, resumes)
 VALUES (
     :id, :project, :pipeline, :status, :execution_date, :interval_start, :interval_end,
-    :variables, :trigger, :triggered_by, :executor, :host, :pid, :pipeline_hash, :file_hashes,
-    :created_at, :started_at, :finished_at, :heartbeat_at, :reason, :resumes)
+    :variables, :trigger, :triggered_by, :executor, :host, :pid, :pid_started,
+    :pipeline_hash, :file_hashes, :created_at, :started_at, :finished_at, :heartbeat_at,
+    :reason, :resumes)
 ON CONFLICT (id) DO UPDATE SET
     status = excluded.status,
     execution_date = excluded.execution_date,
@@ -44,6 +47,7 @@ ON CONFLICT (id) DO UPDATE SET
     executor = excluded.executor,
     host = excluded.host,
     pid = excluded.pid,
+    pid_started = excluded.pid_started,
     pipeline_hash = excluded.pipeline_hash,
     file_hashes = excluded.file_hashes,
     started_at = excluded.started_at,
@@ -56,9 +60,17 @@ RESUME_RUN = """
 UPDATE pipeline_runs SET
     status = 'running', resumes = resumes + 1, finished_at = NULL, reason = '',
     cancel_requested_at = NULL, cancel_reason = NULL, heartbeat_at = :at,
-    host = :host, pid = :pid, executor = :executor,
+    host = :host, pid = :pid, pid_started = :pid_started, executor = :executor,
     pipeline_hash = :pipeline_hash, file_hashes = :file_hashes
 WHERE id = :run_id
+"""
+
+#: one process, and only one, takes a stopped run to resume it: the run must still be
+#: as that process saw it (not running, not resumed meanwhile by another)
+CLAIM_RUN = """
+UPDATE pipeline_runs SET status = 'running', heartbeat_at = :at,
+    host = :host, pid = :pid, pid_started = :pid_started
+WHERE id = :run_id AND status <> 'running' AND resumes = :resumes
 """
 
 UPSERT_RUN_BLOCK = """
@@ -201,7 +213,7 @@ WHERE run_id = :run_id AND status IN ('queued', 'running')
 """
 
 RUNNING_RUNS = """
-SELECT id, host, pid, heartbeat_at, started_at, created_at FROM pipeline_runs
+SELECT id, host, pid, pid_started, heartbeat_at, started_at, created_at FROM pipeline_runs
 WHERE project = :project AND status = 'running'
 ORDER BY created_at
 """
@@ -226,8 +238,9 @@ UPDATE run_blocks SET
 WHERE run_id = :run_id AND status = 'running'
 """
 
+#: blocks that never got to run end cancelled, as when a run finishes (resume runs them)
 LOSE_QUEUED_BLOCKS = """
-UPDATE run_blocks SET
+UPDATE run_blocks SET status = 'cancelled',
     why = CASE WHEN attempts > 0 THEN 'run lost while waiting to retry'
                ELSE 'run lost before it started' END
 WHERE run_id = :run_id AND status = 'queued'
