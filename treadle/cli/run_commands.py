@@ -102,14 +102,7 @@ def resume(
     var: VarOption = None,
 ) -> None:
     """Run the blocks of a run that did not succeed, reusing the outputs of those that did."""
-    from treadle.scheduler.launch import resume_run
-
-    variables = parse_vars(var or [])
-    _watch(
-        lambda view: resume_run(
-            project, run_id, variables=variables, executor=executor, sinks=[view]
-        )
-    )
+    _resume(project, run_id, None, var, executor)
 
 
 @app.command()
@@ -123,6 +116,12 @@ def retry(
     var: VarOption = None,
 ) -> None:
     """Rerun a block of a run and everything downstream of it (same run id)."""
+    _resume(project, run_id, from_block, var, executor)
+
+
+def _resume(
+    project: Path, run_id: str, from_block: str | None, var: list[str] | None, executor: str | None
+) -> None:
     from treadle.scheduler.launch import resume_run
 
     variables = parse_vars(var or [])
