@@ -387,3 +387,30 @@ def test_heartbeat_settings_must_leave_room(project):
     project.write("treadle.yaml", "heartbeat_every: 10s\nlost_after: 20s\n")
     done = treadle("validate", str(project.root))
     assert done.returncode == 2 and "at least 3 × heartbeat_every" in done.stderr
+
+
+def test_a_waiting_sensor_says_since_when(project):
+    flag = project.root / "arrived"
+    project.block(
+        "sensors",
+        "wait_for_file",
+        "import pathlib\nfrom treadle import sensor\n\n@sensor\ndef wait_for_file():\n"
+        f"    return pathlib.Path({str(flag)!r}).exists()\n",
+    )
+    project.pipeline(
+        "p", "blocks:\n  - {name: wait_for_file, type: sensor, interval: 0.2s, timeout: 60s}\n"
+    )
+    process = start("run", str(project.root), "p")
+    deadline = time.monotonic() + 30
+    while not (listed := runs(project)):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    while (block := blocks_of(show(project, listed[0]["run_id"]))["wait_for_file"])[
+        "status"
+    ] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert block["why"].startswith("sensor waiting since 20")
+    flag.write_text("here")
+    assert process.wait(timeout=30) == 0
+    assert blocks_of(show(project, listed[0]["run_id"]))["wait_for_file"]["status"] == "succeeded"

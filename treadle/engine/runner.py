@@ -49,7 +49,7 @@ from treadle.events import (
 )
 from treadle.processes import process_start, this_host
 from treadle.project.masking import masked_variables
-from treadle.project.model import BlockSpec
+from treadle.project.model import BlockSpec, BlockType
 
 _STOPPING = (BlockStatus.FAILED, BlockStatus.UPSTREAM_FAILED, BlockStatus.CANCELLED)
 _FINISHED = (*_STOPPING, BlockStatus.SUCCEEDED, BlockStatus.CONDITION_FAILED)
@@ -370,9 +370,12 @@ class Runner:
         result = self.results[task.block.name]
         result.status = BlockStatus.RUNNING
         result.attempts = max(result.attempts, task.attempt)
-        self._emit(
-            BlockStarted(self.run.run_id, time.time(), task.block.name, task.attempt, task.index)
-        )
+        now = time.time()
+        self._emit(BlockStarted(self.run.run_id, now, task.block.name, task.attempt, task.index))
+        if task.block.type is BlockType.SENSOR:  # running, but waiting for the world
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+            why = f"sensor waiting since {since}"
+            self._emit(BlockQueued(self.run.run_id, now, task.block.name, why, task.index))
         self.executor.submit(task)
 
     def _start_waiting(self) -> None:
