@@ -122,7 +122,7 @@ class ProcessExecutor(Executor):
         parent_end, child_end = self._context.Pipe()
         process = self._context.Process(
             target=_worker_main,
-            args=(child_end, self.resolver.outputs_root, self.store.table_format),
+            args=(child_end, self.resolver.outputs_root, self.store.table_format, os.getpid()),
             name="treadle-worker",
             daemon=True,
         )
@@ -172,6 +172,20 @@ class ProcessExecutor(Executor):
         worker.conn.close()
 
 
+def _die_with(parent: int) -> None:
+    """Ask Linux to kill this worker when its parent dies (``kill -9`` of ``treadle run``),
+    so a block never goes on running, unseen, beside the resume of its run."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: an idle worker still ends when its pipe closes
+    if os.getppid() != parent:  # the parent died before the request was in place
+        os._exit(1)
+
+
 def _lost(task: BlockTask, worker: _Worker, message: str, kind: str = "WorkerLost") -> TaskOutcome:
     return TaskOutcome(
         task.task_id,
@@ -181,9 +195,11 @@ def _lost(task: BlockTask, worker: _Worker, message: str, kind: str = "WorkerLos
     )
 
 
-def _worker_main(conn: Connection, outputs_root: Any, table_format: str) -> None:
+def _worker_main(conn: Connection, outputs_root: Any, table_format: str, parent: int) -> None:
     """A worker's life: take a task, run it, report, until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about Ctrl-C
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with(parent)
     resolver = InputResolver(outputs_root)
     while True:
         try:
