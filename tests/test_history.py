@@ -420,20 +420,14 @@ def test_workers_die_with_a_killed_run(two_step):
     project = two_step
     process = start("run", str(project.root), "p", "--executor", "process")
     wait_for(project.root / "started")
-    workers = [
-        int(p)
-        for p in subprocess.run(
-            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
-        ).stdout.split()
-    ]
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
+    workers = [int(pid) for pid in children.split()]
     assert workers
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
     deadline = time.monotonic() + 10
-    while any(
-        Path(f"/proc/{w}").exists()
-        and "Z" not in Path(f"/proc/{w}/stat").read_text().split(")")[-1][:3]
-        for w in workers
-    ):
+    from treadle.processes import pid_alive, this_host
+
+    while any(pid_alive(this_host(), w) for w in workers):
         assert time.monotonic() < deadline, "a worker outlived its killed run"
         time.sleep(0.1)
