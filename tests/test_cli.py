@@ -85,7 +85,9 @@ def test_run_one_block_and_downstream(demo):
         "run", str(demo), "example_pipeline", "--block", "clean_green_taxi", "--downstream"
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "clean_green_taxi" in done.stdout and "load_green_taxi" not in done.stdout
+    assert "succeeded        clean_green_taxi" in done.stdout
+    assert "succeeded        load_green_taxi" not in done.stdout  # not run again …
+    assert "reusing the output of load_green_taxi from run" in done.stdout  # … and said so
 
 
 def test_failed_block_exits_1_with_traceback_in_user_code(project):

@@ -80,6 +80,9 @@ class RunStarted(Event):
     pipeline_hash: str = ""  # sha256 of pipeline.yaml as it was when the run started
     file_hashes: dict[str, str] = field(default_factory=dict)  # block file -> sha256
     resumed: bool = False
+    reused: dict[str, str] = field(
+        default_factory=dict
+    )  # block not run -> run whose output is used
 
 
 @dataclass(frozen=True, slots=True)

@@ -539,3 +539,22 @@ def test_settings_know_every_executor():
     from treadle.project.settings import EXECUTOR_NAMES
 
     assert set(EXECUTOR_NAMES) == set(EXECUTORS)
+
+
+def test_one_block_never_reuses_outputs_made_with_other_variables(project, executor):
+    from treadle.errors import UserInputError
+
+    block(project, "data_loaders", "load", "data_loader", "def load(*, month):\n    return month\n")
+    block(project, "transformers", "echo", "transformer", "def echo(x):\n    return x\n")
+    project.pipeline(
+        "p",
+        "variables: {month: '2020-10'}\nblocks:\n  - {name: load, type: data_loader}\n"
+        "  - {name: echo, type: transformer, upstream: [load]}\n",
+    )
+    first = run_pipeline(project.root, "p", executor=executor)
+    same = run_pipeline(project.root, "p", executor=executor, block="echo")
+    assert same.output("echo") == "2020-10"
+    with pytest.raises(UserInputError, match=f"other variables.*{first.run_id}.*month=2020-10"):
+        run_pipeline(
+            project.root, "p", executor=executor, block="echo", variables={"month": "2020-11"}
+        )

@@ -48,6 +48,8 @@ class ProgressView:
 
         if isinstance(event, ev.RunStarted):
             self.title = f"{event.pipeline} · run {event.run_id}"
+            for line in _reuse_lines(event):
+                self.console.print(f"[dim]{line}[/]", highlight=False)
             self.rows = {name: {"status": "queued", "started": None} for name in event.blocks}
             from rich.live import Live
 
@@ -142,7 +144,10 @@ class PlainProgress:
         from treadle import events as ev
 
         if isinstance(event, ev.RunStarted):
-            self._line(f"run {event.run_id} of {event.pipeline}: {len(event.blocks)} blocks")
+            count = f"{len(event.blocks)} block{'s' if len(event.blocks) != 1 else ''}"
+            self._line(f"run {event.run_id} of {event.pipeline}: {count}")
+            for line in _reuse_lines(event):
+                self._line("  " + line)
         elif isinstance(event, ev.BlockRetrying):
             error = (event.error or {}).get("message", "")
             self._line(
@@ -179,3 +184,12 @@ _STATUS_STYLE = {
     "queued": "dim",
     "running": "cyan",
 }
+
+
+def _reuse_lines(event: Any) -> list[str]:
+    """Which stored outputs of other runs this run starts from (``--block``)."""
+    return [
+        f"reusing the output of {block} from run {run_id}"
+        for block, run_id in event.reused.items()
+        if run_id != event.run_id
+    ]

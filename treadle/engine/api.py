@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -21,7 +22,7 @@ from treadle.engine.tasks import RunContext
 from treadle.errors import RunFailed, UserInputError, unknown_name_error
 from treadle.events import BlockFinished, Event, RunFinished, RunStarted, RunStatus
 from treadle.project.loader import load_project
-from treadle.project.masking import secret_values
+from treadle.project.masking import MASK, secret_values
 from treadle.project.model import Pipeline, Project
 
 
@@ -139,14 +140,14 @@ def prepare_run(
     project = project if isinstance(project, Project) else load_project(project)
     spec = project.pipeline(pipeline)
     outputs_root = project.state_dir / "outputs"
+    variables = merge_variables(spec, variables or {})
     plan = plan_run(
         spec,
         only=block,
         with_downstream=downstream,
-        find_reusable=lambda name: find_latest_output(outputs_root, spec.name, name),
+        find_reusable=lambda name: find_latest_output(outputs_root, spec.name, name, variables),
     )
     when = parse_execution_date(execution_date)
-    variables = merge_variables(spec, variables or {})
     run = _run_context(
         project, spec, new_run_id(), (when, when, when), variables, trigger, triggered_by,
         resumed=False,
@@ -324,23 +325,51 @@ def _coerce(name: str, text: str, default: Any) -> Any:
     return text
 
 
-def find_latest_output(outputs_root: Path, pipeline: str, block: str) -> str | None:
-    """The newest run of ``pipeline`` that stored an output of ``block``.
+def find_latest_output(
+    outputs_root: Path, pipeline: str, block: str, variables: Mapping[str, Any]
+) -> str | None:
+    """The newest run of ``pipeline`` that stored an output of ``block`` with these
+    runtime ``variables`` (an output made with other variables is other data).
 
     A stored output counts even when its run never finished (a crash); one whose block
-    is recorded as not succeeded does not.
+    is recorded as not succeeded does not. Raises ``UserInputError`` when outputs exist
+    only from runs with other variables, naming the newest of them.
     """
+    other: tuple[str, dict[str, Any]] | None = None
     for run_id in list_runs(outputs_root):
         store = OutputStore(outputs_root, run_id)
         manifest = store.read_manifest()
         if not manifest or manifest.get("pipeline") != pipeline:
             continue
-        status = manifest.get("blocks", {}).get(block)
-        if status not in (None, "succeeded"):
+        if manifest.get("blocks", {}).get(block) not in (None, "succeeded"):
             continue
-        if store.meta(block) is not None or store.item_count(block) > 0:
+        if store.meta(block) is None and store.item_count(block) == 0:
+            continue
+        recorded = manifest.get("variables", {})
+        if _same_variables(recorded, variables):
             return run_id
+        other = other or (run_id, recorded)
+    if other is not None:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(other[1].items())) or "no variables"
+        raise UserInputError(
+            f"the stored outputs of {block!r} come from runs with other variables "
+            f"(newest: run {other[0]} with {shown})",
+            hint="run the whole pipeline with these variables first, or give the same --var",
+        )
     return None
+
+
+def _same_variables(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Equal, but for values recorded masked (``***``: secrets are never written down)."""
+    keys = set(recorded) | set(wanted)
+    return all(
+        recorded.get(k) == MASK or _comparable(recorded.get(k)) == _comparable(wanted.get(k))
+        for k in keys
+    )
+
+
+def _comparable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))  # as the manifest keeps it
 
 
 class ManifestWriter:

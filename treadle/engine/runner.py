@@ -166,6 +166,7 @@ class Runner:
                 pipeline_hash=run.pipeline_hash,
                 file_hashes=dict(run.file_hashes),
                 resumed=run.resumed,
+                reused=dict(self.plan.reused),
             )
         )
         status = RunStatus.FAILED
