@@ -259,3 +259,29 @@ def test_an_unsupported_url_is_refused_with_the_supported_forms(tmp_path: Path, 
     with pytest.raises(UserInputError) as raised:
         open_store(tmp_path, url)
     assert "postgresql://" in raised.value.hint and "sqlite:///" in raised.value.hint
+
+
+def test_a_database_of_the_first_version_is_upgraded_in_place(tmp_path):
+    """A project whose history was made by revision 0001 keeps its runs on upgrade."""
+    import sqlite3
+
+    from alembic import command
+
+    from treadle.store.migrate import alembic_config
+
+    root = tmp_path / "old"
+    (root / ".treadle").mkdir(parents=True)
+    db_file = root / ".treadle" / "treadle.db"
+    config = alembic_config(f"sqlite:///{db_file}")
+    command.upgrade(config, "0001")
+    with sqlite3.connect(db_file) as conn:
+        conn.execute(
+            "INSERT INTO pipeline_runs (id, project, pipeline, status, created_at, host, "
+            "executor, reason, resumes, pipeline_hash, variables, file_hashes) "
+            "VALUES ('r1', 'old', 'p', 'succeeded', 1.0, '', '', '', 0, '', '{}', '{}')"
+        )
+    with open_store(root) as store:
+        assert [r.run_id for r in store.list_runs()] == ["r1"]
+        assert store.get_run("r1").run.pid_started is None
+    with sqlite3.connect(db_file) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002"

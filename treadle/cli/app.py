@@ -31,6 +31,24 @@ app = typer.Typer(
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
+
+def _version(show: bool) -> None:
+    if show:
+        from treadle import __version__
+
+        sys.stdout.write(f"treadle {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Treadle: run data pipelines of small Python and SQL blocks."""
+
+
 ProjectOption = Annotated[
     Path,
     typer.Option("--project", "-p", envvar="TREADLE_PROJECT", help="The project folder."),
@@ -94,9 +112,10 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
 
 
 def stdout() -> Console:
+    """The terminal's width in a terminal; wide when piped, so ids are never cut."""
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 250)
 
 
 def stderr() -> Console:

@@ -49,7 +49,12 @@ def list_runs(
             run.run_id, run.pipeline, _styled(run.status.value), _short_time(data["started_at"]),
             _seconds(run.duration), run.trigger or "", run.reason,
         )  # fmt: skip
-    stdout().print(table if runs else "no runs yet: start one with `treadle run PROJECT PIPELINE`")
+    if runs:
+        stdout().print(table)
+    elif pipeline or status:
+        stdout().print("no runs match")
+    else:
+        stdout().print("no runs yet: start one with `treadle run PROJECT PIPELINE`")
 
 
 @runs_app.command("show")
@@ -153,7 +158,7 @@ def _print_detail(detail: RunDetail) -> None:
         "duration": _seconds(run.duration),
         "started by": " ".join(filter(None, [run.trigger, run.triggered_by])),
         "variables": json.dumps(detail.variables) if detail.variables else "",
-        "resumed": f"{run.resumes} times" if run.resumes else "",
+        "resumed": f"{run.resumes} time{'s' if run.resumes != 1 else ''}" if run.resumes else "",
         "reason": run.reason,
     }
     for name, value in facts.items():

@@ -70,7 +70,6 @@ def upgrade() -> None:
         sa.Column("executor", sa.String(50), server_default="", nullable=False),
         sa.Column("host", sa.String(255), server_default="", nullable=False),
         sa.Column("pid", sa.Integer(), nullable=True),
-        sa.Column("pid_started", sa.Float(), nullable=True),
         sa.Column("pipeline_hash", sa.String(64), server_default="", nullable=False),
         sa.Column("file_hashes", JSON, nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
