@@ -173,3 +173,15 @@ def test_samples_command(tmp_path):
     assert len(lines) == 501 and lines[0].startswith("VendorID,tpep_pickup_datetime")
     bad = treadle("samples", "purple", "--out", str(tmp_path / "x.csv"))
     assert bad.returncode == 2 and "unknown" in bad.stderr and not (tmp_path / "x.csv").exists()
+
+
+def test_init_under_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    done = treadle("init", str(tmp_path / "afile" / "sub"))
+    assert done.returncode == 2 and "cannot create a project" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_version():
+    done = treadle("--version")
+    assert done.returncode == 0 and done.stdout.startswith("treadle ")

@@ -97,6 +97,10 @@ class BlockTimeout(TreadleError):
     """Raised inside a block that ran past its ``timeout``."""
 
 
+class QueryFailed(TreadleError):
+    """A SQL block's query failed in its database (the message holds the SQL as run)."""
+
+
 class RunFailed(TreadleError):
     """A pipeline run finished without success (raised only when the caller asks)."""
 

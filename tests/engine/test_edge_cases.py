@@ -240,8 +240,8 @@ def test_inline_timeout_off_the_main_thread_is_reported_in_the_log(project):
 @pytest.mark.parametrize(
     ("variables", "message", "line"),
     [
-        ("variables:\n  day: 2020-13-45\n", "cannot read the value '2020-13-45'", 2),
-        ("variables:\n  cmd: !!python/name:os.system\n", "cannot read the value", 2),
+        ("variables:\n  day: 2020-13-45\n", "cannot read '2020-13-45'", 2),
+        ("variables:\n  cmd: !!python/name:os.system\n", "cannot read", 2),
     ],
 )
 def test_yaml_values_that_cannot_be_built(project, variables, message, line):

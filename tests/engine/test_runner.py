@@ -558,3 +558,17 @@ def test_one_block_never_reuses_outputs_made_with_other_variables(project, execu
         run_pipeline(
             project.root, "p", executor=executor, block="echo", variables={"month": "2020-11"}
         )
+
+
+def test_variables_given_by_mistake_are_caught(project, executor):
+    from treadle.errors import UserInputError
+
+    block(project, "custom", "v", "custom", "def v(**kwargs):\n    return kwargs.get('extra')\n")
+    project.pipeline("p", "variables: {month: '2020-10'}\nblocks:\n  - {name: v, type: custom}\n")
+    with pytest.raises(UserInputError, match="unknown variable 'monthh'") as caught:
+        run_pipeline(project.root, "p", executor=executor, variables={"monthh": "x"})
+    assert "did you mean 'month'" in caught.value.hint
+    with pytest.raises(UserInputError, match="not a Python name"):
+        run_pipeline(project.root, "p", executor=executor, variables={"bad name": "x"})
+    extra = run_pipeline(project.root, "p", executor=executor, variables={"extra": "kept"})
+    assert extra.output("v") == "kept"  # an undeclared variable is passed on, as in Mage

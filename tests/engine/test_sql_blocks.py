@@ -74,3 +74,18 @@ def test_sql_template_error_fails_the_block_with_the_file(project):
     assert result.blocks["bad"].status is BlockStatus.FAILED
     assert "df_2" in result.blocks["bad"].error.message
     assert "transformers/bad.sql" in str(result.blocks["bad"].error)
+
+
+def test_a_failing_query_names_the_file_and_shows_the_sql(project):
+    write_loader(project)
+    project.write("transformers/broken.sql", "select x\nfrom {{ df_1 }}\ngroup by nope\n")
+    project.pipeline(
+        "p",
+        "blocks:\n  - {name: numbers, type: data_loader}\n  - {name: broken, type: transformer, upstream: [numbers]}\n",
+    )
+    result = run_pipeline(project.root, "p")
+    error = result.blocks["broken"].error
+    assert error.type == "QueryFailed"
+    assert error.message.startswith("transformers/broken.sql: ") and "nope" in error.message
+    assert "   3 | group by nope" in error.message
+    assert "duckdb" not in error.traceback.lower()

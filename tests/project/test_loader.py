@@ -289,3 +289,40 @@ def test_shared_block_file_is_checked_once_and_reported_once(project):
     project.pipeline("q", "blocks:\n  - {name: load, type: data_loader}\n")
     problems = problems_of(project.root)
     assert [p.path for p in problems] == ["data_loaders/load.py", "data_loaders/load.py"]
+
+
+def test_a_key_given_twice_is_an_error_not_a_silent_choice(project):
+    project.block("data_loaders", "load", LOADER)
+    project.pipeline(
+        "p",
+        """
+        blocks:
+          - name: load
+            type: data_loader
+            upstream: []
+            upstream: [load]
+        """,
+    )
+    problem = one_problem(project.root)
+    assert "appears twice" in problem.message and "'upstream'" in problem.message
+    assert problem.line == 5
+
+
+def test_unknown_upstreams_are_reported_beside_other_problems(project):
+    project.block("data_loaders", "load", LOADER)
+    project.pipeline(
+        "p",
+        """
+        blocks:
+          - name: load
+            type: data_loader
+            timeout: soon
+          - name: step
+            type: transfomer
+            upstream: [lod]
+        """,
+    )
+    messages = [(p.line, p.message) for p in problems_of(project.root)]
+    assert (4, "timeout: 'soon' is not a duration (write e.g. 30s, 10m, 1h30m or 2d)") in messages
+    assert any("unknown block type 'transfomer'" in m for _, m in messages)
+    assert (7, "block 'step' has unknown upstream 'lod'") in messages

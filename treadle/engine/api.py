@@ -297,9 +297,23 @@ def parse_execution_date(value: datetime | str | None) -> datetime:
 
 
 def merge_variables(pipeline: Pipeline, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Pipeline defaults, then overrides. Text given for a typed default is converted."""
+    """Pipeline defaults, then overrides. Text given for a typed default is converted.
+
+    A variable the pipeline does not declare is passed on (blocks read it from
+    ``**kwargs``), unless its name is not a Python name or looks like a typo of a
+    declared one."""
+    import difflib
+
     merged = dict(pipeline.variables)
     for name, value in overrides.items():
+        if name not in pipeline.variables:
+            if not str(name).isidentifier():
+                raise UserInputError(f"variable name {name!r} is not a Python name")
+            close = difflib.get_close_matches(name, list(pipeline.variables), n=1, cutoff=0.8)
+            if close:
+                raise UserInputError(
+                    f"unknown variable {name!r}", hint=f"did you mean {close[0]!r}?"
+                )
         default = pipeline.variables.get(name)
         merged[name] = _coerce(name, value, default) if isinstance(value, str) else value
     return merged

@@ -12,7 +12,7 @@ from typing import Any
 
 from treadle.blocks.sql import render_sql, upstream_table_name
 from treadle.engine.tasks import BlockTask
-from treadle.errors import UserInputError
+from treadle.errors import QueryFailed, UserInputError
 
 
 def run_sql_block(task: BlockTask, inputs: Sequence[Any], context: Mapping[str, Any]) -> Any:
@@ -37,7 +37,13 @@ def run_sql_block(task: BlockTask, inputs: Sequence[Any], context: Mapping[str, 
         context=context,
         variables=task.run.variables,
     )
+    import duckdb
+
     with DuckDB.from_profile(block.profile, project=task.run.project_root) as db:
         for position, value in enumerate(inputs, start=1):
             db.connection.register(upstream_table_name(position), to_arrow(value))
-        return db.load(sql)
+        try:
+            return db.load(sql)
+        except duckdb.Error as exc:  # the database's own words, where, and the SQL it ran
+            numbered = "\n".join(f"{n:4} | {line}" for n, line in enumerate(sql.splitlines(), 1))
+            raise QueryFailed(f"{block.file}: {exc}\nthe SQL as run:\n{numbered}") from None

@@ -197,6 +197,7 @@ def _load_pipeline(
     if not isinstance(resume_on_crash, bool):
         problems.append(doc.error("resume_on_crash must be true or false", "resume_on_crash"))
     blocks = _parse_blocks(root, doc, data.get("blocks"), problems, checked_files)
+    _check_upstreams(doc, data.get("blocks"), problems)  # even beside other problems
     if len(problems) == before:
         _check_graph(doc, blocks, problems)
     if len(problems) > before:
@@ -454,17 +455,20 @@ def _check_keys(
 # -- the graph -----------------------------------------------------------------------------
 
 
-def _check_graph(
-    doc: YamlDocument, blocks: list[BlockSpec], problems: list[UserInputError]
-) -> None:
-    names = [b.name for b in blocks]
-    known = set(names)
-    for index, block in enumerate(blocks):
-        for position, up in enumerate(block.upstream):
-            if up not in known:
+def _check_upstreams(doc: YamlDocument, raw_blocks: Any, problems: list[UserInputError]) -> None:
+    """Every upstream names a block of the pipeline (checked on the raw list, so a block
+    with another problem still counts as declared and lines stay right)."""
+    if not isinstance(raw_blocks, list):
+        return
+    raw = [(i, b) for i, b in enumerate(raw_blocks) if isinstance(b, dict)]
+    names = [b["name"] for _, b in raw if isinstance(b.get("name"), str)]
+    for index, block in raw:
+        upstream = block.get("upstream") or []
+        for position, up in enumerate(upstream if isinstance(upstream, list) else [upstream]):
+            if isinstance(up, str) and up not in names:
                 problems.append(
                     doc.error(
-                        f"block {block.name!r} has unknown upstream {up!r}",
+                        f"block {block.get('name')!r} has unknown upstream {up!r}",
                         "blocks",
                         index,
                         "upstream",
@@ -472,8 +476,13 @@ def _check_graph(
                         hint=did_you_mean(up, names),
                     )  # fmt: skip
                 )
-    if any(p.path == doc.path for p in problems):
-        return
+
+
+def _check_graph(
+    doc: YamlDocument, blocks: list[BlockSpec], problems: list[UserInputError]
+) -> None:
+    """Cycles and fan-outs, once every block of the pipeline is valid."""
+    names = [b.name for b in blocks]
     cycle = _find_cycle(blocks)
     if cycle:
         first = min(names.index(n) for n in cycle)

@@ -27,8 +27,15 @@ def init_project(path: str | Path, *, sample_rows: int = SAMPLE_ROWS) -> Path:
             path=str(path),
             hint="choose a new folder name; treadle init never overwrites files",
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot create a project at {path}: {exc.strerror}",
+            path=str(path),
+            hint="choose a folder path whose parents are folders you may write to",
+        ) from None
     try:
         _write_files(staging, target.name, sample_rows)
         if target.exists():

@@ -55,10 +55,10 @@ def parse_yaml(text: str, path: str) -> YamlDocument:
         data = _Converter(lines).convert(node, ()) if node is not None else None
     except _ValueProblem as problem:
         raise UserInputError(
-            f"cannot read the value {problem.text!r}: {problem.reason}",
+            f"cannot read {problem.text!r}: {problem.reason}",
             path=path,
             line=problem.line,
-            hint="quote it to keep it as text",
+            hint=problem.hint,
         ) from None
     return YamlDocument(data, lines, path)
 
@@ -76,10 +76,11 @@ def read_yaml(file: Path, display_path: str) -> YamlDocument:
 
 
 class _ValueProblem(Exception):
-    def __init__(self, node: yaml.Node, reason: str) -> None:
+    def __init__(self, node: yaml.Node, reason: str, hint: str = "") -> None:
         self.text = str(node.value) if isinstance(node, yaml.ScalarNode) else node.tag
         self.line = node.start_mark.line + 1
         self.reason = reason
+        self.hint = hint or "quote it to keep it as text"
 
 
 class _Converter:
@@ -95,6 +96,10 @@ class _Converter:
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = self._construct(key_node)
+                if key in result:
+                    raise _ValueProblem(
+                        key_node, "the key appears twice in one mapping", "keep one of them"
+                    )
                 child_path = (*key_path, key)
                 result[key] = self.convert(value_node, child_path)
                 self.lines[child_path] = key_node.start_mark.line + 1
