@@ -431,3 +431,18 @@ def test_workers_die_with_a_killed_run(two_step):
     while any(pid_alive(this_host(), w) for w in workers):
         assert time.monotonic() < deadline, "a worker outlived its killed run"
         time.sleep(0.1)
+
+
+def test_clean_removes_half_written_outputs_of_killed_processes(project):
+    project.pipeline("p", "blocks: []\n")
+    run_dir = project.root / ".treadle/outputs" / "20990101T000000000-keep00"
+    run_dir.mkdir(parents=True)
+    (run_dir / "c.meta.json").write_text("{}")
+    stale = run_dir / ".c.arrow.4242.tmp"  # from a process killed long ago
+    fresh = run_dir / ".d.arrow.4243.tmp"  # maybe being written right now
+    for leftover in (stale, fresh):
+        leftover.write_bytes(b"half")
+    long_ago = time.time() - 7200
+    os.utime(stale, (long_ago, long_ago))
+    assert treadle("clean", "--project", str(project.root)).returncode == 0
+    assert not stale.exists() and fresh.exists() and (run_dir / "c.meta.json").exists()

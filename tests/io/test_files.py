@@ -186,3 +186,24 @@ def test_root_defaults_to_the_active_project(project):
         Files().export(pd.DataFrame({"a": [1]}), "out/a.csv")
         assert Files.from_profile().load("out/a.csv")["a"].tolist() == [1]
     assert (project.root / "out" / "a.csv").is_file()
+
+
+def test_temporaries_left_by_a_killed_export_are_removed_later(files, project):
+    import os
+    import time
+
+    lake = project.root / "data" / "lake"
+    lake.mkdir(parents=True)
+    stale = lake / ".treadle-0123456789ab.trips"
+    fresh = lake / ".treadle-ba9876543210.trips"
+    for leftover in (stale, fresh):
+        (leftover / "day=1").mkdir(parents=True)
+        (leftover / "day=1" / "part-0.parquet").write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    files.export(
+        pd.DataFrame({"day": [1, 2], "x": [3, 4]}), "data/lake/trips", partition_by=["day"]
+    )
+    assert not stale.exists()  # left by a process killed long ago
+    assert fresh.exists()  # could be another export, still writing
+    assert sorted(p.name for p in (lake / "trips").iterdir() if p.is_dir()) == ["day=1", "day=2"]

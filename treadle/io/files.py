@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -135,6 +136,7 @@ class Files(Connector):
                 )
         append = exists and if_exists == "append"
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(target)
         temp = target.with_name(f".treadle-{uuid.uuid4().hex[:12]}.{target.name}")
         try:
             if columns:
@@ -150,6 +152,21 @@ class Files(Connector):
                 _swap_in(temp, target)
         finally:
             _remove(temp)
+
+
+STALE_AFTER = 3600.0  # seconds: an export's temporary this old was left by a killed process
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Temporaries of earlier exports to ``target`` whose process was killed midway
+    (``kill -9`` leaves no chance to clean up); recent ones may be another export's."""
+    now = time.time()
+    for leftover in target.parent.glob(f".treadle-*.{target.name}"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_AFTER:
+                _remove(leftover)
+        except FileNotFoundError:
+            pass
 
 
 def read_parquet(path: Path, **kwargs: Any) -> pa.Table:

@@ -16,6 +16,7 @@ from treadle.project.model import Project
 from treadle.store import RunStore
 
 CLEAN_EVERY = 86400.0  # seconds between automatic cleanups
+STALE_AFTER = 3600.0  # seconds: a temporary file this old was left by a killed process
 MARKER = "last_clean"
 
 
@@ -48,9 +49,22 @@ def clean(
                 report.bytes += _size(run_dir)
                 if not dry_run:
                     shutil.rmtree(run_dir, ignore_errors=True)
+    for leftover in _stale_temporaries(state / "outputs", now):
+        report.bytes += leftover.stat().st_size
+        if not dry_run:
+            leftover.unlink(missing_ok=True)
     if not dry_run:
         _touch(state / MARKER)
     return report
+
+
+def _stale_temporaries(outputs: Path, now: float) -> list[Path]:
+    """Half-written outputs left by a killed process (an hour old at least)."""
+    try:
+        found = list(outputs.glob("*/.*.tmp"))
+    except OSError:
+        return []
+    return [f for f in found if now - f.stat().st_mtime > STALE_AFTER]
 
 
 def clean_if_due(project: Project, store: RunStore, now: float | None = None) -> CleanReport | None:
