@@ -97,7 +97,7 @@ class ProgressView:
         for block in result.blocks.values():
             if block.error is not None:
                 body = Text(block.error.traceback.rstrip() or str(block.error))
-                title = f"block {block.name} failed (attempt {block.attempts}): {block.error}"
+                title = f"block {block.name} failed{_attempt(block.attempts)}: {block.error}"
                 self.console.print(Panel(body, title=title, title_align="left", border_style="red"))
         style = "green" if result.ok else "bold red"
         problem = f" ({result.problem})" if result.problem else ""
@@ -134,6 +134,8 @@ class ProgressView:
 class PlainProgress:
     """Progress as plain lines, one per finished block: for logs, CI and cron (no rich)."""
 
+    _width = 0  # of the longest block name, for aligned columns
+
     def __enter__(self) -> PlainProgress:
         return self
 
@@ -144,6 +146,7 @@ class PlainProgress:
         from treadle import events as ev
 
         if isinstance(event, ev.RunStarted):
+            self._width = max(map(len, event.blocks), default=0)
             count = f"{len(event.blocks)} block{'s' if len(event.blocks) != 1 else ''}"
             self._line(f"run {event.run_id} of {event.pipeline}: {count}")
             for line in _reuse_lines(event):
@@ -157,13 +160,14 @@ class PlainProgress:
             rows = f"  {event.rows:,} rows" if event.rows is not None else ""
             reason = f"  ({event.reason})" if event.reason else ""
             self._line(
-                f"  {event.status.value:<16} {event.block}  {event.duration:.2f}s{rows}{reason}"
+                f"  {event.status.value:<16} {event.block:<{self._width}}  "
+                f"{event.duration:6.2f}s{rows}{reason}"
             )
 
     def report(self, result: RunResult) -> None:
         for block in result.blocks.values():
             if block.error is not None:
-                self._line(f"block {block.name} failed (attempt {block.attempts}): {block.error}")
+                self._line(f"block {block.name} failed{_attempt(block.attempts)}: {block.error}")
                 self._line("    " + block.error.traceback.rstrip().replace("\n", "\n    "))
         problem = f" ({result.problem})" if result.problem else ""
         self._line(f"run {result.run_id} {result.status.value} in {result.duration:.2f}s{problem}")
@@ -193,3 +197,7 @@ def _reuse_lines(event: Any) -> list[str]:
         for block, run_id in event.reused.items()
         if run_id != event.run_id
     ]
+
+
+def _attempt(attempts: int) -> str:
+    return f" (attempt {attempts})" if attempts else ""
