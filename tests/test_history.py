@@ -179,6 +179,7 @@ def test_cancel_really_stops_a_running_block(two_step, executor):
     detail = show(project, run_id)
     assert detail["status"] == "cancelled"
     assert blocks_of(detail)["slow"]["status"] == "cancelled"
+    assert blocks_of(detail)["slow"]["duration"] > 0.05  # it ran until it was stopped
     assert not [a for a in detail["attempts"] if a["status"] == "running"]
     again = treadle("cancel", run_id, "--project", str(project.root))
     assert again.returncode == 2 and "already" in again.stderr

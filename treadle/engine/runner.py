@@ -119,6 +119,7 @@ class Runner:
         self._fans: dict[str, _Fan] = {}
         self._retries: list[tuple[float, int, BlockTask]] = []
         self._waiting_for_room: deque[BlockTask] = deque()  # ready; the executor is full
+        self._started: dict[int, float] = {}  # task id -> when the executor got it
         self._pending_saves: list[tuple[BlockTask, Any]] = []
         self._next_task_id = 0
         self._starting = False
@@ -368,6 +369,7 @@ class Runner:
         self._start_task(task)
 
     def _start_task(self, task: BlockTask) -> None:
+        self._started[task.task_id] = time.monotonic()
         result = self.results[task.block.name]
         result.status = BlockStatus.RUNNING
         result.attempts = max(result.attempts, task.attempt)
@@ -393,6 +395,7 @@ class Runner:
 
     def _on_outcome(self, outcome: TaskOutcome) -> None:
         task = self._tasks.pop(outcome.task_id)
+        self._started.pop(outcome.task_id, None)
         name = task.block.name
         if outcome.status is BlockStatus.FAILED and not task.final_attempt:
             self._retry(task, outcome)
@@ -564,6 +567,12 @@ class Runner:
 
     def _cancel_everything(self, reason: str) -> None:
         self.executor.cancel_all()
+        now = time.monotonic()
+        running_since: dict[str, float] = {}
+        for task_id, task in self._tasks.items():
+            if task_id in self._started:
+                name = task.block.name
+                running_since[name] = min(running_since.get(name, now), self._started[task_id])
         self._tasks.clear()
         self._retries.clear()
         self._waiting_for_room.clear()
@@ -572,10 +581,17 @@ class Runner:
         for name, result in self.results.items():
             if result.status not in _FINISHED:
                 result.status, result.reason = BlockStatus.CANCELLED, reason
+                result.duration += now - running_since.get(name, now)  # it ran until now
                 self._emit(
                     BlockFinished(
-                        self.run.run_id, time.time(), name, BlockStatus.CANCELLED, reason=reason
-                    )
+                        self.run.run_id,
+                        time.time(),
+                        name,
+                        BlockStatus.CANCELLED,
+                        result.attempts,
+                        result.duration,
+                        reason=reason,
+                    )  # fmt: skip
                 )
 
     def _emit(self, event: Any) -> None:
