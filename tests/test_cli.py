@@ -126,6 +126,7 @@ def test_invalid_project_exits_2_listing_every_problem(project):
         (["--executor", "threads"], "unknown executor 'threads'"),
         (["--block", "nope"], "unknown block"),
         (["--downstream"], "--downstream needs --block"),
+        (["--block", "c", "--block", "c"], "--block was given 2 times"),
     ],
 )
 def test_bad_arguments_exit_2(project, args, message):

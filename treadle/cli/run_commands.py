@@ -63,7 +63,7 @@ def run(
         str | None, typer.Option(help="ISO date or datetime; default now (UTC).")
     ] = None,
     block: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(help="Run only this block, with its upstream outputs from the latest run."),
     ] = None,
     downstream: Annotated[
@@ -78,13 +78,18 @@ def run(
 
     if downstream and not block:
         raise UserInputError("--downstream needs --block", hint="name the block to start from")
+    if block and len(block) > 1:
+        raise UserInputError(
+            f"--block was given {len(block)} times ({', '.join(block)})",
+            hint="give one block; add --downstream to run what depends on it too",
+        )
     _watch(
         lambda view: run_pipeline(
             project,
             pipeline,
             variables=parse_vars(var or []),
             execution_date=execution_date,
-            block=block,
+            block=block[0] if block else None,
             downstream=downstream,
             executor=executor,
             sinks=[view],

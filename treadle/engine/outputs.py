@@ -108,7 +108,7 @@ class OutputStore:
         self._ensure_dir()
         if _is_json(value):
             text = json.dumps(value, allow_nan=False)
-            rows = len(value) if isinstance(value, list | dict) else None
+            rows = len(value) if isinstance(value, list) else None  # a dict is one record
             if len(text) <= INLINE_JSON_LIMIT:
                 meta = OutputMeta(key, "json", type(value).__name__, rows, len(text), value=value)
                 return self._write_meta(meta)
@@ -128,7 +128,7 @@ class OutputStore:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         file = f"{key}.pickle"
         self._write_bytes(file, data)
-        rows = len(value) if hasattr(value, "__len__") else None
+        rows = len(value) if isinstance(value, list | tuple) else None
         meta = OutputMeta(
             key, "pickle", type(value).__name__, rows, len(data), preview=_preview(value), file=file
         )
