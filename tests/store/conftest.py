@@ -17,7 +17,8 @@ import pytest
 from treadle.store import RunStore, open_store
 
 TABLES = (
-    "audit_events, secrets, api_tokens, users, trigger_fires, block_runs, run_blocks, "
+    "alerts_sent, audit_events, secrets, api_tokens, users, trigger_fires, block_runs, "
+    "run_blocks, "
     "pipeline_runs, backfills, triggers"
 )
 

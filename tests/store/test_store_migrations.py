@@ -284,4 +284,6 @@ def test_a_database_of_the_first_version_is_upgraded_in_place(tmp_path):
         assert [r.run_id for r in store.list_runs()] == ["r1"]
         assert store.get_run("r1").run.pid_started is None
     with sqlite3.connect(db_file) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002"
+        assert (
+            conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == HEAD_REVISION
+        )

@@ -24,6 +24,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -76,7 +77,14 @@ triggers = Table(
     Column("project", String(200), nullable=False),
     Column("pipeline", String(200), nullable=False),
     Column("name", String(200), nullable=False),
-    Column("created_at", Timestamp, nullable=False),
+    Column("created_at", Timestamp, nullable=False),  # first seen: anchors @once and `every`
+    Column("type", String(20), nullable=False, server_default="schedule"),  # schedule/api/event
+    Column("spec", Json),  # the trigger as triggers.yaml says it (TriggerSpec.to_dict)
+    Column("fingerprint", String(64), nullable=False, server_default=""),  # of ``spec``
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("updated_at", Timestamp),
+    Column("token_hash", String(128)),  # an API trigger's token, hashed (sha256)
+    Column("token_created_at", Timestamp),
     UniqueConstraint("project", "pipeline", "name"),
 )
 
@@ -88,6 +96,13 @@ backfills = Table(
     Column("pipeline", String(200), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("status", String(20), nullable=False),
+    Column("start", Timestamp),  # the first slot's execution_date
+    Column("end", Timestamp),  # the last slot's (inclusive)
+    Column("every", String(50)),  # the interval as written (``1d``)
+    Column("variables", Json),
+    Column("concurrency", Integer),
+    Column("total", Integer),  # how many runs it makes
+    Column("reason", Text, nullable=False, server_default=""),
     CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     Index(None, "project", "created_at"),
 )
@@ -121,6 +136,9 @@ pipeline_runs = Table(
     Column("cancel_reason", Text),
     Column("trigger_id", Integer, ForeignKey("triggers.id", ondelete="SET NULL")),
     Column("backfill_id", String(64), ForeignKey("backfills.id", ondelete="SET NULL")),
+    # a queued run is leased to the scheduler that will start it; an expired lease frees it
+    Column("claimed_by", String(255)),
+    Column("lease_until", Timestamp),
     CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     # ``list_runs``: newest first, per project (alone, by pipeline, by status), and across
     # projects; "by status" also finds the running runs (``find_lost_runs``)
@@ -196,6 +214,16 @@ trigger_fires = Table(
     Column("fired_at", Timestamp, nullable=False),
     PrimaryKeyConstraint("trigger_id", "slot"),
     Index(None, "run_id"),
+)
+
+alerts_sent = Table(
+    "alerts_sent",
+    metadata,
+    Column("run_id", String(64), nullable=False),  # no foreign key: outlives retention
+    Column("event", String(20), nullable=False),  # failure, success, sla_missed, stuck
+    Column("sent_at", Timestamp, nullable=False),
+    PrimaryKeyConstraint("run_id", "event"),  # each alert once per run and event
+    Index(None, "sent_at"),
 )
 
 users = Table(
