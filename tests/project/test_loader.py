@@ -6,6 +6,7 @@ import pytest
 
 from treadle.errors import ProjectInvalid, UserInputError
 from treadle.project import BlockType, load_project
+from treadle.project.model import AlertEvent
 
 LOADER = """
 from treadle import data_loader
@@ -326,3 +327,168 @@ def test_unknown_upstreams_are_reported_beside_other_problems(project):
     assert (4, "timeout: 'soon' is not a duration (write e.g. 30s, 10m, 1h30m or 2d)") in messages
     assert any("unknown block type 'transfomer'" in m for _, m in messages)
     assert (7, "block 'step' has unknown upstream 'lod'") in messages
+
+
+def test_run_limits_sla_and_alerts_load(project):
+    project.write(
+        "treadle.yaml", "name: p\nmax_active_runs: 4\nbase_url: https://treadle.example.com/\n"
+    )
+    project.pipeline(
+        "p",
+        """
+        max_active_runs: 1
+        sla: 1h30m
+        alerts:
+          - urls: ["slack://T/B/C", "json://127.0.0.1:9999/hook"]
+            on: [failure, stuck]
+            title: "Treadle: {{ pipeline }} {{ event }}"
+            body: |
+              {{ failing_block }} failed: {{ error }}
+              {{ link }}
+          - url: "{{ env_var('TEAMS_URL') }}"
+          - url: mailto://ops@example.com
+            "on": success
+        blocks: []
+        """,
+    )
+    loaded = load_project(project.root)
+    assert loaded.settings.max_active_runs == 4
+    assert loaded.settings.base_url == "https://treadle.example.com"
+    pipeline = loaded.pipeline("p")
+    assert pipeline.max_active_runs == 1 and pipeline.sla == 5400
+    first, templated, success = pipeline.alerts
+    assert first.urls == ("slack://T/B/C", "json://127.0.0.1:9999/hook")
+    assert first.on == {AlertEvent.FAILURE, AlertEvent.STUCK}
+    assert first.title == "Treadle: {{ pipeline }} {{ event }}" and "{{ link }}" in first.body
+    assert first.line == 4
+    assert templated.urls == ("{{ env_var('TEAMS_URL') }}",)  # rendered when sent
+    assert templated.on == {AlertEvent.FAILURE, AlertEvent.SLA_MISSED, AlertEvent.STUCK}
+    assert templated.title is None and templated.body is None
+    assert success.on == {AlertEvent.SUCCESS}
+    assert pipeline.alerts_for(AlertEvent.STUCK) == (first, templated)
+
+
+def test_defaults_without_limits_or_alerts(project):
+    project.pipeline("p", "blocks: []\n")
+    loaded = load_project(project.root)
+    assert loaded.settings.max_active_runs is None
+    assert loaded.settings.base_url == "http://127.0.0.1:6789"
+    pipeline = loaded.pipeline("p")
+    assert (pipeline.max_active_runs, pipeline.sla, pipeline.alerts) == (None, None, ())
+
+
+def test_a_bare_on_key_is_read_as_on_not_as_true(project):
+    """YAML 1.1 reads an unquoted `on:` key as the boolean true."""
+    project.pipeline("p", "alerts:\n  - urls: [json://h.example/x]\n    on: [sla_missed]\n")
+    [spec] = load_project(project.root).pipeline("p").alerts
+    assert spec.on == {AlertEvent.SLA_MISSED}
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message", "line", "hint"),
+    [
+        ("max_active_runs: 0\n", "max_active_runs must be a whole number ≥ 1", 1, None),
+        ("max_active_runs: true\n", "max_active_runs must be a whole number ≥ 1", 1, None),
+        ("sla: soon\n", "sla: 'soon' is not a duration", 1, None),
+        ("sla: 0\n", "sla must be longer than 0", 1, None),
+        ("alerts: slack://T/B/C\n", "alerts must be a list", 1, None),
+        ("alerts:\n  - slack://T/B/C\n", "each alert must be a mapping", 2, None),
+        ("alerts:\n  - on: [failure]\n", "alert without urls", 2, "apprise URLs"),
+        ("alerts:\n  - urls: []\n", "alert without urls", 2, "apprise URLs"),
+        ("alerts:\n  - urls:\n      - json://h.example/x\n      - 42\n", "is not text", 4, None),
+        ("alerts:\n  - urls: {a: b}\n", "urls must be an apprise URL or a list", 2, None),
+        ("alerts:\n  - url: hooks.slack.com/x\n", "not an apprise URL", 2, "slack://"),
+        (
+            "alerts:\n  - url: json://h.example/x\n    on: [failure, stuk]\n",
+            "unknown alert event 'stuk'",
+            3,
+            "did you mean 'stuck'?",
+        ),
+        (
+            "alerts:\n  - url: json://h.example/x\n    on: failed\n",
+            "unknown alert event 'failed'",
+            3,
+            "did you mean 'failure'?",
+        ),
+        ("alerts:\n  - url: json://h.example/x\n    on: []\n", "on must list", 3, "sla_missed"),
+        (
+            "alerts:\n  - url: json://h.example/x\n    tittle: hi\n",
+            "unknown alert key 'tittle'",
+            3,
+            "did you mean 'title'?",
+        ),
+        (
+            'alerts:\n  - url: json://h.example/x\n    title: "{{ pipeline }"\n',
+            "alert title: template error",
+            3,
+            None,
+        ),
+        (
+            "alerts:\n  - url: json://h.example/x\n    body: |\n      ok\n      {% if error %}\n",
+            "alert body: template error (template line 2)",
+            3,
+            None,
+        ),
+        (
+            'alerts:\n  - url: json://h.example/x\n    title: "{{ pipline }} failed"\n',
+            "alert title: unknown template variable 'pipline'",
+            3,
+            "did you mean 'pipeline'?",
+        ),
+        (
+            "alerts:\n  - url: \"{{ env_var('X') }\"\n",
+            "alert URL: template error",
+            2,
+            None,
+        ),
+        ("alerts:\n  - url: json://h.example/x\n    title: [a]\n", "title must be text", 3, None),
+    ],
+)
+def test_bad_run_limits_sla_and_alerts(project, yaml_text, message, line, hint):
+    project.pipeline("p", yaml_text + "blocks: []\n")
+    problem = one_problem(project.root)
+    assert problem.path == "pipelines/p/pipeline.yaml"
+    assert message in problem.message
+    assert problem.line == line
+    if hint:
+        assert hint in problem.hint
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("max_active_runs: 0\n", "max_active_runs must be a whole number ≥ 1"),
+        ("max_active_runs: many\n", "max_active_runs must be a whole number ≥ 1"),
+        ("base_url: 6789\n", "base_url must be text"),
+        ("base_url: treadle.example.com\n", "is not an http(s) address"),
+    ],
+)
+def test_bad_project_run_limit_and_base_url(project, yaml_text, message):
+    project.write("treadle.yaml", "name: p\n" + yaml_text)
+    problem = one_problem(project.root)
+    assert problem.path == "treadle.yaml" and problem.line == 2 and message in problem.message
+
+
+def test_every_alert_problem_is_reported_at_once(project):
+    project.pipeline(
+        "p",
+        """
+        max_active_runs: -1
+        alerts:
+          - urls: [nope]
+            on: [failur]
+            title: "{{ evnt }}"
+            colour: red
+          - on: [success]
+        blocks: []
+        """,
+    )
+    found = sorted((p.line, p.message.split(" '")[0]) for p in problems_of(project.root))
+    assert found == [
+        (1, "max_active_runs must be a whole number ≥ 1"),
+        (3, "alert URL is not an apprise URL (no scheme://)"),
+        (4, "unknown alert event"),
+        (5, "alert title: unknown template variable"),
+        (6, "unknown alert key"),
+        (7, "alert without urls"),
+    ]

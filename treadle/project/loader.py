@@ -15,6 +15,10 @@ from treadle.errors import ProjectInvalid, UserInputError, did_you_mean
 from treadle.project.block_files import check_block_file
 from treadle.project.durations import parse_duration
 from treadle.project.model import (
+    ALERT_TEMPLATE_NAMES,
+    DEFAULT_ALERT_EVENTS,
+    AlertEvent,
+    AlertSpec,
     BlockSpec,
     BlockType,
     Pipeline,
@@ -36,13 +40,15 @@ PROJECT_FILE = "treadle.yaml"
 PIPELINE_FILE = "pipeline.yaml"
 PIPELINE_KEYS = (
     "name", "description", "variables", "retries", "concurrency", "blocks", "tags",
-    "resume_on_crash",
+    "resume_on_crash", "max_active_runs", "sla", "alerts",
 )  # fmt: skip
 BLOCK_KEYS = (
     "name", "type", "file", "upstream", "timeout", "retries", "dynamic", "reduce",
     "profile", "interval", "description",
 )  # fmt: skip
 RETRY_KEYS = ("count", "delay", "backoff", "max_delay")
+ALERT_KEYS = ("url", "urls", "on", "title", "body")
+APPRISE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://\S")
 # Problems of each block file already checked, by (file, type): shared files are read once.
 CheckedFiles = dict[tuple[str, BlockType], list[UserInputError]]
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -97,10 +103,13 @@ def _load_settings(root: Path, problems: list[UserInputError]) -> ProjectSetting
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         problems.append(doc.error("concurrency must be a whole number ≥ 1", "concurrency"))
         values.pop("concurrency")
-    for key in ("name", "database_url"):
+    for key in ("name", "database_url", "base_url"):
         if key in values and not isinstance(values[key], str):
             problems.append(doc.error(f"{key} must be text", key))
             values.pop(key)
+    if "base_url" in values:
+        values["base_url"] = _parse_base_url(doc, values["base_url"], problems)
+    values["max_active_runs"] = _parse_positive_int(doc, values, "max_active_runs", problems)
     for key in ("heartbeat_every", "lost_after"):
         if key in values:
             values[key] = _parse_optional_duration(doc, values, key, (), problems)
@@ -118,6 +127,36 @@ def _load_settings(root: Path, problems: list[UserInputError]) -> ProjectSetting
             )
         )
     return settings
+
+
+def _parse_base_url(doc: YamlDocument, url: str, problems: list[UserInputError]) -> str:
+    if not re.match(r"^https?://[^/\s]+", url):
+        problems.append(
+            doc.error(
+                f"base_url {url!r} is not an http(s) address",
+                "base_url",
+                hint="write it as the UI is reached, e.g. https://treadle.example.com",
+            )
+        )
+        return ProjectSettings.base_url
+    return url.rstrip("/")
+
+
+def _parse_positive_int(
+    doc: YamlDocument,
+    raw: dict[str, Any],
+    key: str,
+    problems: list[UserInputError],
+    *where: str | int,
+) -> int | None:
+    """``raw[key]`` when it is a whole number ≥ 1; None when absent or wrong (reported)."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        problems.append(doc.error(f"{key} must be a whole number ≥ 1", *where, key))
+        return None
+    return value
 
 
 def _parse_retention(doc: YamlDocument, raw: Any, problems: list[UserInputError]) -> Retention:
@@ -196,6 +235,9 @@ def _load_pipeline(
     resume_on_crash = data.get("resume_on_crash", False)
     if not isinstance(resume_on_crash, bool):
         problems.append(doc.error("resume_on_crash must be true or false", "resume_on_crash"))
+    max_active_runs = _parse_positive_int(doc, data, "max_active_runs", problems)
+    sla = _parse_sla(doc, data, problems)
+    alerts = _parse_alerts(doc, data.get("alerts"), problems)
     blocks = _parse_blocks(root, doc, data.get("blocks"), problems, checked_files)
     _check_upstreams(doc, data.get("blocks"), problems)  # even beside other problems
     if len(problems) == before:
@@ -211,7 +253,229 @@ def _load_pipeline(
         retries=retries,
         concurrency=concurrency,
         resume_on_crash=resume_on_crash is True,
+        max_active_runs=max_active_runs,
+        sla=sla,
+        alerts=alerts,
     )
+
+
+def _parse_sla(
+    doc: YamlDocument, data: dict[str, Any], problems: list[UserInputError]
+) -> float | None:
+    sla = _parse_optional_duration(doc, data, "sla", (), problems)
+    if sla == 0:
+        problems.append(doc.error("sla must be longer than 0 (leave it out for none)", "sla"))
+        return None
+    return sla
+
+
+# -- alerts: in pipeline.yaml --------------------------------------------------------------
+
+
+def _parse_alerts(
+    doc: YamlDocument, raw: Any, problems: list[UserInputError]
+) -> tuple[AlertSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append(doc.error("alerts must be a list of {urls, on, title, body}", "alerts"))
+        return ()
+    parsed = (
+        _parse_alert(doc, item, ("alerts", index), problems) for index, item in enumerate(raw)
+    )
+    return tuple(alert for alert in parsed if alert is not None)
+
+
+def _parse_alert(
+    doc: YamlDocument, raw: Any, where: tuple[str | int, ...], problems: list[UserInputError]
+) -> AlertSpec | None:
+    if not isinstance(raw, dict):
+        problems.append(doc.error("each alert must be a mapping with urls and on", *where))
+        return None
+    before = len(problems)
+    # YAML 1.1 reads a bare `on:` key as true (as in GitHub Actions files): take it as "on".
+    on_key: str | bool = True if True in raw else "on"
+    named = {key: value for key, value in raw.items() if key is not True}
+    _check_keys(doc, named, ALERT_KEYS, where, "alert key", problems)
+    urls = _parse_alert_urls(doc, raw, where, problems)
+    events = _parse_alert_events(doc, raw.get(on_key), (*where, on_key), problems)
+    templates = {
+        key: _parse_alert_template(doc, raw, key, where, problems) for key in ("title", "body")
+    }
+    if len(problems) > before:
+        return None
+    return AlertSpec(
+        urls=urls,
+        on=events,
+        title=templates["title"],
+        body=templates["body"],
+        line=doc.line_of(*where) or 0,
+    )
+
+
+def _parse_alert_urls(
+    doc: YamlDocument,
+    raw: dict[Any, Any],
+    where: tuple[str | int, ...],
+    problems: list[UserInputError],
+) -> tuple[str, ...]:
+    """``url: one`` and ``urls: [..]`` together; each an apprise URL, maybe templated."""
+    before = len(problems)
+    urls: list[str] = []
+    for key in ("url", "urls"):
+        value = raw.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            urls += _checked_alert_urls(doc, [value], (*where, key), single=True, problems=problems)
+        elif isinstance(value, list):
+            urls += _checked_alert_urls(doc, value, (*where, key), single=False, problems=problems)
+        else:
+            problems.append(
+                doc.error(f"{key} must be an apprise URL or a list of them", *where, key)
+            )
+    if not urls and len(problems) == before:
+        problems.append(
+            doc.error(
+                "alert without urls",
+                *where,
+                hint="add urls: a list of apprise URLs, e.g. slack://TokenA/TokenB/TokenC",
+            )
+        )
+    return tuple(urls)
+
+
+def _checked_alert_urls(
+    doc: YamlDocument,
+    values: list[Any],
+    where: tuple[str | int, ...],
+    *,
+    single: bool,
+    problems: list[UserInputError],
+) -> list[str]:
+    kept = []
+    for position, url in enumerate(values):
+        at = where if single else (*where, position)
+        if not isinstance(url, str) or not url.strip():
+            problems.append(
+                doc.error(
+                    f"alert URL {url!r} is not text",
+                    *at,
+                    hint=_QUOTE_HINT if isinstance(url, dict) else "write an apprise URL",
+                )
+            )
+        elif _is_template(url):
+            if _template_ok(doc, url, ("env_var",), at, "alert URL", problems):
+                kept.append(url)
+        elif not APPRISE_URL.match(url):
+            problems.append(
+                doc.error(
+                    "alert URL is not an apprise URL (no scheme://)",
+                    *at,
+                    hint="e.g. slack://TokenA/TokenB/TokenC, mailto://user:pass@host, json://host/path",
+                )
+            )
+        else:
+            kept.append(url)
+    return kept
+
+
+def _parse_alert_events(
+    doc: YamlDocument, raw: Any, where: tuple[str | int, ...], problems: list[UserInputError]
+) -> frozenset[AlertEvent]:
+    choices = [event.value for event in AlertEvent]
+    if raw is None:
+        return DEFAULT_ALERT_EVENTS
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names:
+        problems.append(
+            doc.error(
+                "on must list one or more events", *where, hint="events: " + ", ".join(choices)
+            )
+        )
+        return DEFAULT_ALERT_EVENTS
+    events: set[AlertEvent] = set()
+    for position, name in enumerate(names):
+        try:
+            events.add(AlertEvent(name))
+        except ValueError:
+            problems.append(
+                doc.error(
+                    f"unknown alert event {name!r}",
+                    *where,
+                    *(() if isinstance(raw, str) else (position,)),
+                    hint=did_you_mean(str(name), choices),
+                )
+            )
+    return frozenset(events)
+
+
+def _parse_alert_template(
+    doc: YamlDocument,
+    raw: dict[Any, Any],
+    key: str,
+    where: tuple[str | int, ...],
+    problems: list[UserInputError],
+) -> str | None:
+    text = raw.get(key)
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        hint = _QUOTE_HINT if isinstance(text, dict) else None
+        problems.append(
+            doc.error(f"alert {key} must be text (a Jinja template)", *where, key, hint=hint)
+        )
+        return None
+    if _is_template(text) and not _template_ok(
+        doc, text, ALERT_TEMPLATE_NAMES, (*where, key), f"alert {key}", problems
+    ):
+        return None
+    return text
+
+
+_QUOTE_HINT = 'quote a value that starts with {{: "{{ pipeline }} failed"'
+
+
+def _is_template(text: str) -> bool:
+    return any(mark in text for mark in ("{{", "{%", "{#"))
+
+
+def _template_ok(
+    doc: YamlDocument,
+    text: str,
+    names: tuple[str, ...],
+    where: tuple[str | int, ...],
+    what: str,
+    problems: list[UserInputError],
+) -> bool:
+    """Whether ``text`` is a Jinja template using only ``names``; reports why not."""
+    import jinja2  # here: a project without templated alerts does not pay for Jinja
+    import jinja2.meta
+
+    env = jinja2.Environment()
+    try:
+        tree = env.parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        in_template = f" (template line {exc.lineno})" if "\n" in text.strip() else ""
+        problems.append(
+            doc.error(
+                f"{what}: template error{in_template}: {exc.message}",
+                *where,
+                hint="Jinja syntax: {{ pipeline }}, {% if error %}…{% endif %}",
+            )
+        )
+        return False
+    known = (*names, *env.globals)
+    unknown = sorted(jinja2.meta.find_undeclared_variables(tree) - set(known))
+    for name in unknown:
+        problems.append(
+            doc.error(
+                f"{what}: unknown template variable {name!r}",
+                *where,
+                hint=did_you_mean(name, names),
+            )
+        )
+    return not unknown
 
 
 def _parse_blocks(

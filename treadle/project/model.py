@@ -82,6 +82,38 @@ class BlockSpec:
         return self.file.endswith(".sql")
 
 
+class AlertEvent(StrEnum):
+    """What an alert can be sent for. The value is the YAML spelling (``on:``)."""
+
+    FAILURE = "failure"
+    SUCCESS = "success"
+    SLA_MISSED = "sla_missed"  # not finished within the pipeline's ``sla``
+    STUCK = "stuck"  # lost with its worker, or waiting and unable to start
+
+
+DEFAULT_ALERT_EVENTS = frozenset({AlertEvent.FAILURE, AlertEvent.SLA_MISSED, AlertEvent.STUCK})
+# What an alert's title and body templates can use (``treadle/scheduler/alerts.py`` fills them).
+ALERT_TEMPLATE_NAMES = (
+    "project", "pipeline", "run_id", "event", "status", "execution_date", "duration",
+    "failing_block", "error", "reason", "link", "env_var",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSpec:
+    """One ``alerts:`` entry of a pipeline: where to send which events, and what to say.
+
+    ``urls`` are apprise URLs as written: ``{{ env_var('X') }}`` in them is rendered when
+    the alert is sent. ``title`` and ``body`` are Jinja templates; None means the default.
+    """
+
+    urls: tuple[str, ...]
+    on: frozenset[AlertEvent] = DEFAULT_ALERT_EVENTS
+    title: str | None = None
+    body: str | None = None
+    line: int = 0  # where in pipeline.yaml
+
+
 @dataclass(frozen=True)
 class Pipeline:
     name: str
@@ -92,6 +124,13 @@ class Pipeline:
     retries: RetryPolicy = RetryPolicy()
     concurrency: int | None = None  # max blocks at once; None: the project's setting
     resume_on_crash: bool = False  # a run lost with its process is resumed when noticed
+    max_active_runs: int | None = None  # most runs of this pipeline at once; None: no limit
+    sla: float | None = None  # seconds after the execution date (or start) to be finished
+    alerts: tuple[AlertSpec, ...] = ()
+
+    def alerts_for(self, event: AlertEvent) -> tuple[AlertSpec, ...]:
+        """The alerts that subscribe to ``event``, in file order."""
+        return tuple(a for a in self.alerts if event in a.on)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {b.name: b for b in self.blocks})

@@ -50,6 +50,11 @@ class ProjectSettings:
     lost_after: float = 60.0
     #: How long outputs, logs and runs are kept.
     retention: Retention = field(default_factory=Retention)
+    #: Most scheduled, API and backfill runs of the whole project at once; empty: no limit.
+    #: (A pipeline's own ``max_active_runs`` applies as well.)
+    max_active_runs: int | None = None
+    #: Where the web UI is reached, for links in alerts (``{base_url}/runs/<run id>``).
+    base_url: str = "http://127.0.0.1:6789"
 
 
 SETTING_KEYS = tuple(ProjectSettings.__dataclass_fields__)
