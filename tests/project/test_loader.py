@@ -492,3 +492,12 @@ def test_every_alert_problem_is_reported_at_once(project):
         (6, "unknown alert key"),
         (7, "alert without urls"),
     ]
+
+
+def test_an_unquoted_template_as_a_value_is_a_clear_problem() -> None:
+    from treadle.project.yaml_source import parse_yaml
+
+    with pytest.raises(UserInputError) as caught:
+        parse_yaml("alerts:\n  - url: json://x\n    title: {{ pipeline }}\n", "p.yaml")
+    assert caught.value.line == 3
+    assert "quote" in (caught.value.hint or "")

@@ -135,8 +135,13 @@ def prepare_run(
     downstream: bool = False,
     trigger: str | None = None,
     triggered_by: str | None = None,
+    run_id: str | None = None,
+    interval: tuple[datetime, datetime] | None = None,
 ) -> PreparedRun:
-    """Validate and plan a new run (see ``run_pipeline``); nothing runs yet."""
+    """Validate and plan a new run (see ``run_pipeline``); nothing runs yet.
+
+    ``run_id`` is given for a run queued earlier (by the scheduler); ``interval`` is the
+    schedule slot's ``(interval_start, interval_end)`` (default: the execution date)."""
     project = project if isinstance(project, Project) else load_project(project)
     spec = project.pipeline(pipeline)
     outputs_root = project.state_dir / "outputs"
@@ -148,9 +153,10 @@ def prepare_run(
         find_reusable=lambda name: find_latest_output(outputs_root, spec.name, name, variables),
     )
     when = parse_execution_date(execution_date)
+    start, end = interval or (when, when)
     run = _run_context(
-        project, spec, new_run_id(), (when, when, when), variables, trigger, triggered_by,
-        resumed=False,
+        project, spec, run_id or new_run_id(), (when, start, end), variables, trigger,
+        triggered_by, resumed=False,
     )  # fmt: skip
     return PreparedRun(project, plan, run)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,12 @@ class _Converter:
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = self._construct(key_node)
+                if not isinstance(key, Hashable):
+                    raise _ValueProblem(
+                        key_node,
+                        "a mapping cannot be a key (an unquoted {{ … }} reads as one)",
+                        'quote the value: title: "{{ pipeline }} failed"',
+                    )
                 if key in result:
                     raise _ValueProblem(
                         key_node, "the key appears twice in one mapping", "keep one of them"

@@ -45,6 +45,10 @@ def recover_lost_runs(project: Project, store: RunStore, now: float | None = Non
         if not store.mark_lost(run_id, LOST_REASON):
             continue  # another process noticed it first, and resumes it if need be
         detail = store.get_run(run_id)
+        if detail is not None:
+            from treadle.scheduler.notify import alert_stuck
+
+            alert_stuck(project, store, detail.run, LOST_REASON)
         pipeline = project.pipelines.get(detail.run.pipeline) if detail else None
         if pipeline is not None and pipeline.resume_on_crash:
             _resume_in_background(project, run_id)

@@ -25,11 +25,12 @@ from treadle.engine.api import (
     prepare_run,
 )
 from treadle.engine.sink import EventSink
-from treadle.errors import UserInputError
+from treadle.errors import TreadleError, UserInputError
 from treadle.processes import pid_alive, process_start, this_host
 from treadle.project.model import Project
 from treadle.scheduler.history import history, load, recover_lost_runs
 from treadle.store import RunStore
+from treadle.store.scheduling import QueuedRun
 
 CANCEL_WAIT = 10.0  # seconds `treadle cancel` waits for a run's process to stop
 
@@ -64,6 +65,38 @@ def run_pipeline(
         trigger=trigger,
         triggered_by=triggered_by,
     )
+    return _execute_recorded(project, prepared, executor, sinks)
+
+
+def run_queued(
+    project: Project,
+    queued: QueuedRun,
+    *,
+    executor: str | None = None,
+    sinks: Iterable[EventSink] = (),
+) -> RunResult | None:
+    """Run ``queued`` (a run the scheduler queued and has just marked running) under its
+    own id, with its slot's dates. A run that cannot start (its pipeline is gone or no
+    longer valid) is marked failed with the reason, and None is returned."""
+    execution_date = _datetime(queued.execution_date or queued.created_at)
+    try:
+        prepared = prepare_run(
+            project,
+            queued.pipeline,
+            variables=queued.variables,
+            execution_date=execution_date,
+            trigger=queued.trigger,
+            triggered_by=queued.triggered_by,
+            run_id=queued.run_id,
+            interval=(
+                _datetime(queued.interval_start or queued.execution_date or queued.created_at),
+                _datetime(queued.interval_end or queued.execution_date or queued.created_at),
+            ),
+        )
+    except TreadleError as exc:
+        with history(project) as store:
+            store.mark_lost(queued.run_id, reason=f"could not start: {exc}")
+        return None
     return _execute_recorded(project, prepared, executor, sinks)
 
 
@@ -199,6 +232,9 @@ def _execute_recorded(
             cancel_source=store,
             heartbeat_every=project.settings.heartbeat_every,
         )
+        from treadle.scheduler.notify import alert_finished
+
+        result.warnings += alert_finished(project, store, result, prepared.run.execution_date)
         if store.emit_failures:
             result.warnings.append(
                 f"the run history missed {store.emit_failures} updates of this run "
