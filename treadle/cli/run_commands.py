@@ -46,12 +46,20 @@ def init(
 def validate(
     project: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
 ) -> None:
-    """Check the whole project and report every problem at once."""
+    """Check the whole project, triggers included, and report every problem at once."""
+    from treadle.errors import ProjectInvalid
     from treadle.project.loader import load_project
+    from treadle.scheduler.triggering import SyncReport, read_all_triggers
 
     loaded = load_project(project)
+    report = SyncReport()
+    triggers = sum(len(found) for found in read_all_triggers(loaded, report).values())
+    if report.problems:
+        raise ProjectInvalid(report.problems)
     blocks = sum(len(p.blocks) for p in loaded.pipelines.values())
-    stdout().print(f"[green]ok[/]: {len(loaded.pipelines)} pipelines, {blocks} blocks")
+    stdout().print(
+        f"[green]ok[/]: {len(loaded.pipelines)} pipelines, {blocks} blocks, {triggers} triggers"
+    )
 
 
 @app.command()

@@ -125,4 +125,3 @@ def _send(pipeline: Pipeline, ctx: AlertContext, store: RunStore) -> list[str]:
     for problem in problems:
         log.warning("alert for run %s: %s", ctx.run_id, problem)
     return problems
-

@@ -1,0 +1,135 @@
+"""The scheduling commands as a user meets them: validate, triggers, scheduler + curl."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+TREADLE = [sys.executable, "-m", "treadle.cli"]
+
+
+def treadle(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*TREADLE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _project(project, triggers: str) -> None:
+    project.block(
+        "data_loaders",
+        "load",
+        """
+        from treadle import data_loader
+
+        @data_loader
+        def load(*, variables):
+            return {"month": variables["month"]}
+        """,
+    )
+    project.pipeline(
+        "etl",
+        """
+        variables: {month: "2024-01"}
+        blocks:
+          - name: load
+            type: data_loader
+        """,
+    )
+    project.write("pipelines/etl/triggers.yaml", triggers)
+
+
+def test_validate_reports_a_bad_trigger_with_file_and_line(project) -> None:
+    _project(
+        project,
+        """
+        triggers:
+          - name: daily
+            schedule: "0 5 * * *"
+            timezone: Europe/Amsterdm
+        """,
+    )
+    done = treadle("validate", str(project.root))
+    assert done.returncode == 2
+    assert "pipelines/etl/triggers.yaml:4" in done.stderr and "Europe/Amsterdam" in done.stderr
+
+
+def test_triggers_list_shows_the_next_slot_in_the_trigger_time_zone(project) -> None:
+    _project(
+        project,
+        """
+        triggers:
+          - name: daily
+            schedule: "0 5 * * *"
+            timezone: Europe/Amsterdam
+          - name: hook
+            type: api
+        """,
+    )
+    done = treadle("triggers", "list", "--project", str(project.root), "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert rows["daily"]["next_slot"].split("T")[1] in ("05:00:00+01:00", "05:00:00+02:00")
+    assert rows["hook"]["type"] == "api" and rows["hook"]["has_token"] is False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_scheduler_serves_api_triggers_until_stopped(project) -> None:
+    _project(project, "triggers:\n  - name: hook\n    type: api\n")
+    made = treadle("triggers", "token", "etl", "hook", "--project", str(project.root))
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.splitlines()[1].strip()
+    assert f"Bearer {token}" in made.stdout.replace("\n", "")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*TREADLE, "scheduler", str(project.root), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/api/v1/triggers/etl/hook/runs"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.post(
+                    url, json={"variables": {"month": "2024-02"}},
+                    headers={"Authorization": f"Bearer {token}"},
+                )  # fmt: skip
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert answer.status_code == 201, answer.text
+        run_id = answer.json()["run_id"]
+        assert httpx.post(url, json={}).status_code == 401
+        while True:
+            shown = treadle("runs", "show", run_id, "--project", str(project.root), "--json")
+            if json.loads(shown.stdout)["status"] == "succeeded":
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "scheduler stopped" in out
+    assert (
+        len(json.loads(treadle("runs", "list", "--project", str(project.root), "--json").stdout))
+        == 1
+    )
+
+
+def test_the_api_refuses_to_listen_beyond_localhost_without_auth(project) -> None:
+    _project(project, "triggers: []\n")
+    done = treadle("scheduler", str(project.root), "--host", "0.0.0.0")
+    assert done.returncode == 2
+    assert "without user authentication" in done.stderr

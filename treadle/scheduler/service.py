@@ -1,0 +1,445 @@
+"""The scheduler: fires each trigger's slots once, and starts queued runs within limits.
+
+It is event-driven: it sleeps until the next slot is due or something wakes it (a run
+finished, an API call queued a run). Every ``WATCH_EVERY`` seconds it also looks at the
+project's files (triggers.yaml edited, added or deleted) and at runs queued by other
+processes. Its clock is a dependency (``Clock``): ``tick(now)`` does one round at any
+time a test likes, and ``serve`` loops on the real clock.
+
+Several schedulers may share one PostgreSQL database: the store makes each slot fire
+once and each queued run start once (see ``treadle.store.scheduling``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from treadle.engine.api import merge_variables, new_run_id, parse_execution_date
+from treadle.engine.sink import EventSink
+from treadle.errors import ProjectInvalid, TreadleError, UnknownName, UserInputError
+from treadle.processes import process_start, this_host
+from treadle.project.loader import load_project
+from treadle.project.model import Project
+from treadle.project.triggers import TriggerSpec, TriggerType
+from treadle.scheduler.clock import Clock, SystemClock
+from treadle.scheduler.history import load
+from treadle.scheduler.launch import run_queued
+from treadle.scheduler.notify import alert_late_runs
+from treadle.scheduler.schedules import Schedule, schedule_for
+from treadle.scheduler.triggering import (
+    CATCHUP_BATCH,
+    SyncReport,
+    due_slots,
+    sync_triggers,
+    to_datetime,
+)
+from treadle.store.api import open_store
+from treadle.store.scheduling import Limits, NewRun, QueuedRun, ScheduleStore, TriggerRecord
+
+log = logging.getLogger("treadle.scheduler")
+
+#: Seconds between looks at the project's files and at runs queued by other processes.
+WATCH_EVERY = 1.0
+#: Seconds a queued run stays leased to this scheduler without being renewed.
+LEASE_FOR = 60.0
+#: Runs at once when treadle.yaml sets no ``max_active_runs``.
+DEFAULT_WORKERS = 8
+#: Seconds ``close`` waits for runs in progress to stop after asking them to.
+STOP_WAIT = 30.0
+
+
+class Scheduler:
+    """One project's scheduler. Use as a context manager, or call ``close``."""
+
+    def __init__(
+        self,
+        project: str | Path | Project,
+        *,
+        clock: Clock | None = None,
+        workers: int | None = None,
+        executor: str | None = None,
+        sinks: Iterable[EventSink] = (),
+        owner: str | None = None,
+        on_finished: Callable[[str], None] | None = None,
+    ) -> None:
+        self.project = load(project)
+        self.clock = clock or SystemClock()
+        settings = self.project.settings
+        self.workers = workers or settings.max_active_runs or DEFAULT_WORKERS
+        self.executor = executor
+        self.sinks = tuple(sinks)
+        self.owner = owner or f"{this_host()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.on_finished = on_finished
+        self.problems: list[UserInputError] = []  # of the last look at the files
+        self.runs = open_store(
+            self.project.root, settings.database_url or None, project=settings.name
+        )
+        self.store = ScheduleStore(self.runs)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="treadle-run")
+        self._active: dict[str, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._files_stamp: tuple[Any, ...] | None = None
+        self._specs: dict[tuple[str, str], TriggerSpec] = {}
+        self._schedules: dict[tuple[int, str], Schedule] = {}
+        self._events_seen: dict[int, float] = {}
+        self._stopping = False
+        self._late_alerted: set[str] = set()
+
+    def __enter__(self) -> Scheduler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def serve(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set: tick, then sleep until the next slot, a wake-up or
+        the next look at the files, whichever comes first."""
+        while not stop.is_set():
+            self._wake.clear()
+            now = self.clock.now()
+            try:
+                next_due = self.tick(now)
+            except TreadleError as exc:  # the database went away: try again shortly
+                log.warning("scheduler: %s", exc)
+                next_due = None
+            pause = WATCH_EVERY
+            if next_due is not None:
+                pause = min(pause, (next_due - self.clock.now()).total_seconds())
+            if stop.is_set():
+                break
+            self.clock.wait(self._wake, pause)
+            if stop.is_set():
+                break
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def wait_for_wake(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, less if a run finishes or a run is queued here."""
+        self.clock.wait(self._wake, seconds)
+        self._wake.clear()
+
+    def tick(self, now: datetime, *, start_runs: bool = True) -> datetime | None:
+        """One round: reread changed files, fire the due slots and the event triggers,
+        start what may start. Returns when the next slot is due (None: none scheduled)."""
+        self.reload(now)
+        next_due = self._fire_schedules(now)
+        self._fire_events(now)
+        if start_runs:
+            self.start_queued()
+        alert_late_runs(self.project, self.runs, now.timestamp(), self._late_alerted)
+        return next_due
+
+    # -- the project's files -----------------------------------------------------------------
+
+    def reload(self, now: datetime, *, force: bool = False) -> SyncReport | None:
+        """Reread the project and sync its triggers when a file changed (or ``force``).
+        An invalid project or triggers.yaml leaves the running triggers as they were."""
+        stamp = self._stamp()
+        if stamp == self._files_stamp and not force:
+            return None
+        self._files_stamp = stamp
+        try:
+            project = load_project(self.project.root)
+        except ProjectInvalid as exc:
+            self.problems = list(exc.problems)
+            self._log_problems("the project is invalid; triggers stay as they were")
+            return None
+        self.project = project
+        report = sync_triggers(project, self.store, now.timestamp())
+        kept = {k: v for k, v in self._specs.items() if k[0] in report.invalid}
+        self._specs = {**kept, **report.specs}
+        self.problems = report.problems
+        if report.changes:
+            log.info("triggers: %s", ", ".join(report.changes))
+        self._log_problems("triggers.yaml is invalid; its triggers stay as they were")
+        return report
+
+    def _log_problems(self, what: str) -> None:
+        for problem in self.problems:
+            log.warning("%s: %s", what, problem)
+
+    def _stamp(self) -> tuple[Any, ...]:
+        """Modification times of the files that say what to schedule (a few stat calls)."""
+        root = self.project.root
+        files = [root / "treadle.yaml"]
+        pipelines = root / "pipelines"
+        if pipelines.is_dir():
+            for folder in sorted(pipelines.iterdir()):
+                files += [folder / "pipeline.yaml", folder / "triggers.yaml"]
+        return tuple(_mtime(f) for f in files) + (len(files),)
+
+    # -- firing --------------------------------------------------------------------------------
+
+    def _fire_schedules(self, now: datetime) -> datetime | None:
+        next_due: datetime | None = None
+        for record in self.store.triggers():
+            spec = self._specs.get((record.pipeline, record.name))
+            if spec is None or not spec.enabled or spec.type is not TriggerType.SCHEDULE:
+                continue
+            schedule = self._schedule(spec, record)
+            slots = due_slots(
+                schedule,
+                now=now,
+                last_slot=None if record.last_slot is None else to_datetime(record.last_slot),
+                first_seen=to_datetime(record.created_at),
+                start=spec.start,
+                catchup=spec.catchup,
+            )
+            for slot in slots:
+                self._fire(spec, record, schedule, slot, now)
+            upcoming = now if len(slots) == CATCHUP_BATCH else schedule.next_after(now)
+            if upcoming is not None and (next_due is None or upcoming < next_due):
+                next_due = upcoming
+        return next_due
+
+    def _schedule(self, spec: TriggerSpec, record: TriggerRecord) -> Schedule:
+        key = (record.id, record.fingerprint)
+        if key not in self._schedules:
+            self._schedules[key] = schedule_for(spec, to_datetime(record.created_at))
+        return self._schedules[key]
+
+    def _fire(
+        self,
+        spec: TriggerSpec,
+        record: TriggerRecord,
+        schedule: Schedule,
+        slot: datetime,
+        now: datetime,
+    ) -> None:
+        if spec.skip_if_running and self.store.has_active_run(record.id):
+            if self.store.fire(record.id, slot.timestamp(), None, now.timestamp()):
+                log.info("%s.%s: slot %s skipped: a run is active", spec.pipeline, spec.name, slot)
+            return
+        end = schedule.next_after(slot) or slot
+        run = NewRun(
+            run_id=new_run_id(),
+            pipeline=spec.pipeline,
+            execution_date=slot.timestamp(),
+            interval_start=slot.timestamp(),
+            interval_end=end.timestamp(),
+            variables=dict(spec.variables),
+            trigger="schedule",
+            triggered_by=spec.name,
+            trigger_id=record.id,
+        )
+        if self.store.fire(record.id, slot.timestamp(), run, now.timestamp()):
+            log.info("%s.%s: slot %s → run %s", spec.pipeline, spec.name, slot, run.run_id)
+
+    def _fire_events(self, now: datetime) -> None:
+        """Event triggers (``after: pipeline``): one run per successful upstream run,
+        keyed by its execution date, so each fires once."""
+        for record in self.store.triggers():
+            spec = self._specs.get((record.pipeline, record.name))
+            if spec is None or not spec.enabled or spec.type is not TriggerType.EVENT:
+                continue
+            since = self._events_seen.get(record.id, record.created_at)
+            for _, finished_at, dates in self.store.succeeded_runs_after(spec.after, since):
+                self._events_seen[record.id] = finished_at
+                execution_date = dates[0] or finished_at
+                run = NewRun(
+                    run_id=new_run_id(),
+                    pipeline=spec.pipeline,
+                    execution_date=execution_date,
+                    interval_start=dates[1] or execution_date,
+                    interval_end=dates[2] or execution_date,
+                    variables=dict(spec.variables),
+                    trigger="event",
+                    triggered_by=spec.name,
+                    trigger_id=record.id,
+                )
+                self.store.fire(record.id, execution_date, run, now.timestamp())
+
+    def describe_triggers(self, now: datetime) -> list[dict[str, Any]]:
+        """Every trigger in the store, with its last and next slot (``triggers list``)."""
+        rows = []
+        for record in self.store.triggers():
+            spec = self._specs.get((record.pipeline, record.name))
+            next_slot = None
+            if spec is not None and spec.type is TriggerType.SCHEDULE and spec.enabled:
+                next_slot = self._schedule(spec, record).next_after(now)
+                if next_slot is not None:  # shown in the trigger's own time zone
+                    next_slot = next_slot.astimezone(ZoneInfo(spec.timezone))
+            schedule = ""
+            if spec is not None:
+                schedule = spec.schedule or (
+                    f"every {spec.to_dict().get('every')}"
+                    if spec.every
+                    else f"after {spec.after}"
+                    if spec.after
+                    else ""
+                )
+            rows.append(
+                {
+                    "pipeline": record.pipeline,
+                    "name": record.name,
+                    "type": record.type,
+                    "schedule": schedule,
+                    "enabled": record.enabled,
+                    "has_token": record.has_token,
+                    "last_slot": _iso(record.last_slot),
+                    "next_slot": next_slot.isoformat() if next_slot is not None else None,
+                }
+            )
+        return rows
+
+    # -- API triggers ----------------------------------------------------------------------
+
+    def api_trigger(self, pipeline: str, name: str) -> TriggerRecord:
+        """The enabled API trigger ``pipeline``/``name``, or ``UnknownName``."""
+        self.reload(self.clock.now())
+        record = self.store.trigger(pipeline, name)
+        spec = self._specs.get((pipeline, name))
+        if record is None or spec is None or spec.type is not TriggerType.API:
+            raise UnknownName(
+                f"pipeline {pipeline!r} has no API trigger {name!r}",
+                hint=f"declare it in pipelines/{pipeline}/triggers.yaml with `type: api`",
+            )
+        if not spec.enabled:
+            raise UserInputError(
+                f"trigger {pipeline}.{name} is disabled",
+                hint="set `enabled: true` in its triggers.yaml",
+            )
+        return record
+
+    def queue_api_run(
+        self,
+        record: TriggerRecord,
+        variables: Mapping[str, Any] | None = None,
+        execution_date: datetime | str | None = None,
+    ) -> str:
+        """Queue a run of an API trigger (checked by ``api_trigger``) and wake up."""
+        spec = self._specs[(record.pipeline, record.name)]
+        merged = {**spec.variables, **(variables or {})}
+        merge_variables(self.project.pipeline(record.pipeline), merged)  # typos refused here
+        when = parse_execution_date(execution_date).timestamp()
+        run = NewRun(
+            run_id=new_run_id(),
+            pipeline=record.pipeline,
+            execution_date=when,
+            interval_start=when,
+            interval_end=when,
+            variables=merged,
+            trigger="api",
+            triggered_by=record.name,
+            trigger_id=record.id,
+        )
+        self.store.queue_run(run, time.time())
+        self.wake()
+        return run.run_id
+
+    # -- starting runs ----------------------------------------------------------------------
+
+    def start_queued(self, backfill_id: str | None = None) -> int:
+        """Start the queued runs that may start now; return how many started."""
+        if self._stopping:
+            return 0
+        with self._lock:
+            free = self.workers - len(self._active)
+        if free <= 0:
+            return 0
+        me = os.getpid()
+        started = 0
+        for queued in self.store.claim_queued(
+            self.owner, LEASE_FOR, limit=free + 20, backfill_id=backfill_id
+        ):
+            if started >= free:
+                busy = f"waiting: all {self.workers} of the scheduler's workers are busy"
+                self.store.wait(queued.run_id, self.owner, busy)
+                continue
+            why = self.store.start_queued(
+                queued.run_id,
+                self.owner,
+                self._limits(queued),
+                host=this_host(),
+                pid=me,
+                pid_started=process_start(me),
+            )
+            if why is None:
+                self._submit(queued)
+                started += 1
+            elif why != "gone":
+                self.store.wait(queued.run_id, self.owner, why)
+        return started
+
+    def _limits(self, queued: QueuedRun) -> Limits:
+        spec = None
+        if queued.trigger_id is not None and queued.triggered_by:
+            spec = self._specs.get((queued.pipeline, queued.triggered_by))
+        pipeline = self.project.pipelines.get(queued.pipeline)
+        return Limits(
+            project=self.project.settings.max_active_runs,
+            pipeline=pipeline.max_active_runs if pipeline is not None else None,
+            trigger=spec.max_active_runs if spec is not None else None,
+        )
+
+    def _submit(self, queued: QueuedRun) -> None:
+        with self._lock:
+            self._active[queued.run_id] = self._pool.submit(self._run, queued)
+
+    def _run(self, queued: QueuedRun) -> None:
+        try:
+            run_queued(self.project, queued, executor=self.executor, sinks=self.sinks)
+        except Exception:
+            log.exception("run %s failed to run", queued.run_id)
+        finally:
+            with self._lock:
+                self._active.pop(queued.run_id, None)
+            self.wake()
+            if self.on_finished is not None:
+                self.on_finished(queued.run_id)
+
+    @property
+    def active_runs(self) -> list[str]:
+        with self._lock:
+            return list(self._active)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until no run started here is in progress (tests, backfills)."""
+        deadline = time.monotonic() + timeout
+        while self.active_runs:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def close(self, reason: str = "the scheduler stopped") -> None:
+        """Stop starting runs, ask those in progress to stop (they are recorded as
+        cancelled, never left running), give back the leases, close the store."""
+        self._stopping = True
+        for run_id in self.active_runs:
+            with contextlib.suppress(UserInputError):  # it finished meanwhile
+                self.runs.request_cancel(run_id, reason)
+        self.wait_idle(STOP_WAIT)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            self.store.release(self.owner)
+        finally:
+            self.runs.close()
+
+
+def _iso(unix_seconds: float | None) -> str | None:
+    return None if unix_seconds is None else to_datetime(unix_seconds).isoformat()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1

@@ -1,0 +1,67 @@
+"""``POST /api/v1/triggers/{pipeline}/{trigger}/runs``: start a run of an API trigger.
+
+The caller proves itself with the trigger's token (``treadle triggers token``) as
+``Authorization: Bearer <token>``; a missing or wrong token gets 401 and starts nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from treadle.errors import UnknownName
+from treadle.scheduler.service import Scheduler
+
+router = APIRouter(prefix="/triggers", tags=["triggers"])
+_bearer = HTTPBearer(auto_error=False)
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    variables: dict[str, Any] = Field(default_factory=dict, description="runtime variables")
+    execution_date: datetime | None = Field(
+        default=None, description="the run's execution date (default: now)"
+    )
+
+
+class RunCreated(BaseModel):
+    run_id: str
+    pipeline: str
+    trigger: str
+    status: str = "queued"
+
+
+def _scheduler(request: Request) -> Scheduler:
+    return request.app.state.scheduler
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+@router.post("/{pipeline}/{trigger}/runs", status_code=201, response_model=RunCreated)
+def start_run(
+    pipeline: str,
+    trigger: str,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    body: RunRequest | None = None,
+) -> RunCreated:
+    scheduler = _scheduler(request)
+    if credentials is None:
+        raise _unauthorized("send the trigger's token as `Authorization: Bearer <token>`")
+    try:
+        record = scheduler.api_trigger(pipeline, trigger)
+    except UnknownName:
+        # the same answer as a wrong token: an unauthenticated caller learns nothing
+        raise _unauthorized("unknown trigger or wrong token") from None
+    if not scheduler.store.token_matches(record.id, credentials.credentials):
+        raise _unauthorized("unknown trigger or wrong token")
+    body = body or RunRequest()
+    run_id = scheduler.queue_api_run(record, body.variables, body.execution_date)
+    return RunCreated(run_id=run_id, pipeline=pipeline, trigger=trigger)
