@@ -133,3 +133,29 @@ def test_the_api_refuses_to_listen_beyond_localhost_without_auth(project) -> Non
     done = treadle("scheduler", str(project.root), "--host", "0.0.0.0")
     assert done.returncode == 2
     assert "without user authentication" in done.stderr
+
+
+def test_disable_writes_the_file_back_keeping_comments(project) -> None:
+    _project(
+        project,
+        """
+        triggers:
+          # the nightly load
+          - name: daily
+            schedule: "0 5 * * *"   # 05:00 UTC
+        """,
+    )
+    done = treadle("triggers", "disable", "etl", "daily", "--project", str(project.root))
+    assert done.returncode == 0, done.stderr
+    text = (project.root / "pipelines/etl/triggers.yaml").read_text()
+    assert "# the nightly load" in text and "# 05:00 UTC" in text and "enabled: false" in text
+    rows = json.loads(treadle("triggers", "list", "--project", str(project.root), "--json").stdout)
+    assert rows[0]["enabled"] is False and rows[0]["next_slot"] is None
+    assert (
+        treadle("triggers", "enable", "etl", "daily", "--project", str(project.root)).returncode
+        == 0
+    )
+    rows = json.loads(treadle("triggers", "list", "--project", str(project.root), "--json").stdout)
+    assert rows[0]["enabled"] is True
+    wrong = treadle("triggers", "disable", "etl", "dialy", "--project", str(project.root))
+    assert wrong.returncode == 2 and "daily" in wrong.stderr

@@ -144,6 +144,43 @@ def token(
     )
 
 
+@triggers_app.command("enable")
+def enable(
+    pipeline: Annotated[str, typer.Argument(help="The pipeline.")],
+    trigger: Annotated[str, typer.Argument(help="The trigger.")],
+    project: ProjectOption = Path("."),
+) -> None:
+    """Turn a trigger on (written to its triggers.yaml; a running scheduler follows)."""
+    _set_enabled(project, pipeline, trigger, True)
+
+
+@triggers_app.command("disable")
+def disable(
+    pipeline: Annotated[str, typer.Argument(help="The pipeline.")],
+    trigger: Annotated[str, typer.Argument(help="The trigger.")],
+    project: ProjectOption = Path("."),
+) -> None:
+    """Turn a trigger off (written to its triggers.yaml; a running scheduler follows)."""
+    _set_enabled(project, pipeline, trigger, False)
+
+
+def _set_enabled(project: Path, pipeline: str, name: str, enabled: bool) -> None:
+    from dataclasses import replace
+
+    from treadle.errors import unknown_name_error
+    from treadle.project.loader import load_project
+    from treadle.project.triggers import load_triggers, save_trigger, triggers_path
+
+    loaded = load_project(project)
+    loaded.pipeline(pipeline)  # an unknown pipeline is named, with "did you mean"
+    specs = {s.name: s for s in load_triggers(loaded.root, pipeline, loaded.pipelines)}
+    if name not in specs:
+        raise unknown_name_error(f"trigger of pipeline {pipeline}", name, list(specs))
+    save_trigger(loaded.root, pipeline, replace(specs[name], enabled=enabled))
+    where = triggers_path(loaded.root, pipeline).relative_to(loaded.root)
+    stdout().print(f"{pipeline}.{name} {'enabled' if enabled else 'disabled'} in {where}")
+
+
 # -- backfills --------------------------------------------------------------------------------
 
 
