@@ -85,10 +85,10 @@ def test_a_run_gets_its_slot_interval(etl) -> None:
     assert plan.total == 7
     assert plan.slots[1] == datetime(2024, 1, 1, 6, tzinfo=UTC)
     with Scheduler(project) as scheduler:
-        backfills.queue_backfill(scheduler.store, plan, 3)
+        backfills.queue_backfill(scheduler.schedules, plan, 3)
         record = backfills.run_backfill(scheduler, plan.id)
         assert record.status == "succeeded" and record.runs == {"succeeded": 7}
-        run_id = scheduler.store.backfill_runs(plan.id)[0][0]
+        run_id = scheduler.schedules.backfill_runs(plan.id)[0][0]
         detail = scheduler.runs.get_run(run_id)
     assert detail.run.interval_end - detail.run.interval_start == 6 * 3600
     assert (detail.run.trigger, detail.run.triggered_by) == ("backfill", plan.id)
@@ -161,7 +161,7 @@ def test_bad_ranges_are_clear_errors(etl) -> None:
                    "--project", str(etl.root))  # fmt: skip
     assert done.returncode == 2 and "nope" in done.stderr
     with Scheduler(project) as scheduler:
-        assert scheduler.store.backfills() == []
+        assert scheduler.schedules.backfills() == []
 
 
 def test_dry_run_shows_the_count_and_makes_nothing(etl) -> None:
@@ -169,3 +169,17 @@ def test_dry_run_shows_the_count_and_makes_nothing(etl) -> None:
                    "--dry-run", "--project", str(etl.root))  # fmt: skip
     assert done.returncode == 0 and "8 runs" in done.stdout
     assert treadle("backfill", "list", "--project", str(etl.root), "--json").stdout.strip() == "[]"
+
+
+def test_sub_second_intervals_are_refused(etl) -> None:
+    with pytest.raises(UserInputError, match="shorter than a second"):
+        backfills.plan_backfill(load_project(etl.root), "etl", "2024-01-01", "2024-01-02", "500ms")
+
+
+def test_the_same_range_is_another_backfill_in_another_project_and_1d_is_24h(etl) -> None:
+    project = load_project(etl.root)
+    day = backfills.plan_backfill(project, "etl", "2024-01-01", "2024-01-02", "1d")
+    assert backfills.plan_backfill(project, "etl", "2024-01-01", "2024-01-02", "24h").id == day.id
+    (etl.root / "treadle.yaml").write_text("name: another_project\n")
+    other = backfills.plan_backfill(load_project(etl.root), "etl", "2024-01-01", "2024-01-02")
+    assert other.id != day.id

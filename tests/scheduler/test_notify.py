@@ -67,10 +67,9 @@ def test_a_lost_run_alerts_stuck_once(project, receiver) -> None:
         sched.queue_run(NewRun("r-lost", "taxi", 1.0, 1.0, 1.0), 1.0)
         sched.claim_queued("me", 60.0)
         # a run marked running by a process that is gone
-        assert (
-            sched.start_queued("r-lost", "me", _no_limits(), host="h", pid=1, pid_started=None)
-            is None
-        )
+        assert sched.start_queued(
+            "r-lost", "me", _no_limits(), host="h", pid=1, pid_started=None
+        ).started
         store.db.execute("UPDATE pipeline_runs SET heartbeat_at = :t", {"t": store.db.ts(1.0)})
         assert recover_lost_runs(loaded, store, now=time.time()) == ["r-lost"]
         assert recover_lost_runs(loaded, store, now=time.time()) == []
@@ -98,3 +97,35 @@ def _no_limits():
     from treadle.store.scheduling import Limits
 
     return Limits()
+
+
+def test_a_run_that_finishes_past_its_sla_alerts(project, receiver) -> None:
+    project.block(
+        "data_loaders",
+        "slow",
+        """
+        import time
+        from treadle import data_loader
+
+        @data_loader
+        def slow():
+            time.sleep(1.3)
+            return 1
+        """,
+    )
+    project.pipeline(
+        "taxi",
+        f"""
+        sla: 1s
+        alerts:
+          - url: {receiver.url()}
+            on: [sla_missed]
+        blocks:
+          - name: slow
+            type: data_loader
+        """,
+    )
+    result = treadle.run_pipeline(project.root, "taxi")
+    assert result.ok
+    [alert] = receiver.at("/hook")
+    assert "sla" in alert["title"].lower() or "sla" in alert["message"].lower()

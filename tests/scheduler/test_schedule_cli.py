@@ -159,3 +159,37 @@ def test_disable_writes_the_file_back_keeping_comments(project) -> None:
     assert rows[0]["enabled"] is True
     wrong = treadle("triggers", "disable", "etl", "dialy", "--project", str(project.root))
     assert wrong.returncode == 2 and "daily" in wrong.stderr
+
+
+def test_cancel_of_a_queued_run_cancels_it_at_once(project) -> None:
+    _project(project, "triggers: []\n")
+    from treadle.project import load_project
+    from treadle.scheduler.history import history
+    from treadle.store.scheduling import NewRun, ScheduleStore
+
+    with history(load_project(project.root)) as store:
+        ScheduleStore(store).queue_run(NewRun("q1", "etl", 1.0, 1.0, 1.0, trigger="api"), 1.0)
+    done = treadle("cancel", "q1", "--project", str(project.root))
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(
+        treadle("runs", "show", "q1", "--project", str(project.root), "--json").stdout
+    )
+    assert shown["status"] == "cancelled"
+
+
+def test_brackets_in_a_bad_value_are_printed_not_taken_for_markup(project) -> None:
+    _project(project, 'triggers:\n  - name: daily\n    schedule: "[/x] 5 * * *"\n')
+    done = treadle("validate", str(project.root))
+    assert done.returncode == 2, done.stderr
+    assert "[/x] 5 * * *" in done.stderr and "internal error" not in done.stderr
+
+
+def test_a_port_in_use_is_a_clear_error(project) -> None:
+    _project(project, "triggers: []\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = treadle("scheduler", str(project.root), "--port", str(port), timeout=60)
+    assert done.returncode == 2
+    assert "in use" in done.stderr

@@ -222,10 +222,10 @@ def test_the_file_is_the_source_of_truth_both_ways(project, scheduler_for) -> No
     )
     report = scheduler.reload(T0, force=True)
     assert (report.changed, report.removed) == (["etl.hourly"], ["etl.webhook"])
-    assert [t.name for t in scheduler.store.triggers()] == ["hourly"]
+    assert [t.name for t in scheduler.schedules.triggers()] == ["hourly"]
     (project.root / "pipelines/etl/triggers.yaml").unlink()
     scheduler.reload(T0, force=True)
-    assert scheduler.store.triggers() == []
+    assert scheduler.schedules.triggers() == []
 
 
 def test_an_invalid_file_keeps_the_running_triggers(project, scheduler_for) -> None:
@@ -262,7 +262,7 @@ def test_a_changed_file_is_noticed_without_being_told(project, scheduler_for) ->
     _one_block(project)
     scheduler = scheduler_for()
     scheduler.tick(T0, start_runs=False)
-    assert scheduler.store.triggers() == []
+    assert scheduler.schedules.triggers() == []
     _triggers(
         project,
         "etl",
@@ -273,7 +273,7 @@ def test_a_changed_file_is_noticed_without_being_told(project, scheduler_for) ->
         """,
     )
     scheduler.tick(T0 + timedelta(seconds=1), start_runs=False)
-    assert [t.name for t in scheduler.store.triggers()] == ["hourly"]
+    assert [t.name for t in scheduler.schedules.triggers()] == ["hourly"]
 
 
 def test_max_active_runs_makes_runs_wait_and_say_why(project, scheduler_for) -> None:
@@ -340,7 +340,8 @@ def test_skip_if_running_skips_the_slot(project, scheduler_for) -> None:
     scheduler.tick(T0 + timedelta(hours=1), start_runs=False)
     assert _dates(_runs(scheduler)) == [T0]
     assert (
-        scheduler.store.trigger("etl", "hourly").last_slot == (T0 + timedelta(hours=1)).timestamp()
+        scheduler.schedules.trigger("etl", "hourly").last_slot
+        == (T0 + timedelta(hours=1)).timestamp()
     )
 
 
@@ -413,3 +414,79 @@ def test_on_the_real_clock_an_every_second_trigger_runs_each_second(project) -> 
     assert all(gap == timedelta(seconds=1) for gap in gaps)
     started = [r.started_at - r.execution_date for r in runs]
     assert max(started) < 0.5  # each run started within half a second of its slot
+
+
+def test_a_backlog_held_by_a_limit_does_not_hold_other_pipelines(project, scheduler_for) -> None:
+    _one_block(project, "etl", extra="max_active_runs: 1")
+    _one_block(project, "report")
+    _triggers(
+        project,
+        "etl",
+        """
+        triggers:
+          - name: minutely
+            every: 1m
+            start: 2024-01-01
+            catchup: true
+        """,
+    )
+    scheduler = scheduler_for(workers=2)
+    scheduler.tick(T0 + timedelta(minutes=59), start_runs=False)  # 60 queued etl runs
+    from treadle.store.scheduling import NewRun
+
+    later = (T0 + timedelta(hours=1)).timestamp()
+    scheduler.schedules.queue_run(
+        NewRun("report-1", "report", later, later, later, trigger="api"), later
+    )
+    scheduler.start_queued()
+    assert scheduler.runs.get_run("report-1").run.status.value in ("running", "succeeded")
+    assert scheduler.wait_idle()
+    waiting = _runs(scheduler, pipeline="etl", status="queued")
+    assert len(waiting) == 59
+    assert {r.reason for r in waiting} == {
+        "waiting: 1 run of pipeline etl running (max_active_runs: 1)"
+    }
+
+
+def test_a_running_scheduler_keeps_to_a_backfill_concurrency(project, scheduler_for) -> None:
+    _one_block(project)
+    from treadle.scheduler import backfills
+
+    scheduler = scheduler_for(workers=4)
+    plan = backfills.plan_backfill(scheduler.project, "etl", "2024-01-01", "2024-01-06")
+    backfills.queue_backfill(scheduler.schedules, plan, concurrency=1)
+    scheduler.start_queued()
+    running = _runs(scheduler, status="running")
+    assert len(running) <= 1
+    assert scheduler.wait_idle()
+
+
+def test_the_scheduler_notices_a_run_whose_process_died(project, scheduler_for) -> None:
+    _one_block(project, extra="max_active_runs: 1")
+    from treadle.store.scheduling import Limits, NewRun
+
+    scheduler = scheduler_for()
+    scheduler.schedules.queue_run(NewRun("dead", "etl", 1.0, 1.0, 1.0, trigger="api"), 1.0)
+    scheduler.schedules.claim_queued("gone-scheduler", 60.0)
+    dead_pid = _a_dead_pid()
+    assert scheduler.schedules.start_queued(
+        "dead", "gone-scheduler", Limits(), host=_host(), pid=dead_pid, pid_started=None
+    ).started
+    scheduler.tick(T0, start_runs=False)
+    run = scheduler.runs.get_run("dead").run
+    assert run.status.value == "failed" and "worker lost" in run.reason
+
+
+def _host() -> str:
+    from treadle.processes import this_host
+
+    return this_host()
+
+
+def _a_dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid

@@ -50,7 +50,7 @@ def api(project):
     with Scheduler(project.root) as scheduler:
         record = scheduler.api_trigger("etl", "webhook")
         token = secrets.token_urlsafe(32)
-        scheduler.store.set_token(record.id, hash_token(token), time.time())
+        scheduler.schedules.set_token(record.id, hash_token(token), time.time())
         with TestClient(create_app(scheduler)) as client:
             client.headers["Authorization"] = f"Bearer {token}"
             yield client, scheduler, token
@@ -117,7 +117,7 @@ def test_a_token_is_for_its_trigger_only(api) -> None:
 def test_a_rotated_token_replaces_the_old_one(api) -> None:
     client, scheduler, old = api
     record = scheduler.api_trigger("etl", "webhook")
-    scheduler.store.set_token(record.id, hash_token("the-new-token"), time.time())
+    scheduler.schedules.set_token(record.id, hash_token("the-new-token"), time.time())
     assert client.post(URL, json={}).status_code == 401
     answer = client.post(URL, json={}, headers={"Authorization": "Bearer the-new-token"})
     assert answer.status_code == 201
@@ -159,3 +159,14 @@ def test_openapi_describes_the_route(api) -> None:
     client, _, _ = api
     spec = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/triggers/{pipeline}/{trigger}/runs" in spec["paths"]
+
+
+def test_a_disabled_trigger_answers_401_without_the_token_and_422_with_it(api, project) -> None:
+    client, scheduler, _ = api
+    path = project.root / "pipelines/etl/triggers.yaml"
+    path.write_text(path.read_text().replace("type: api", "type: api\n    enabled: false"))
+    wrong = client.post(URL, json={}, headers={"Authorization": "Bearer wrong"})
+    assert wrong.status_code == 401 and "disabled" not in wrong.text
+    right = client.post(URL, json={})
+    assert right.status_code == 422 and "disabled" in right.json()["message"]
+    assert scheduler.runs.list_runs() == []

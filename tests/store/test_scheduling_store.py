@@ -9,6 +9,7 @@ from collections.abc import Callable
 from treadle.store import RunStore
 from treadle.store.scheduling import (
     BackfillRecord,
+    Held,
     Limits,
     NewRun,
     ScheduleStore,
@@ -93,7 +94,7 @@ def test_two_stores_racing_for_a_slot_make_one_run(
     for t in threads:
         t.join()
     assert results.count(True) == 20
-    assert len(stores[0].store.list_runs(limit=1000)) == 20
+    assert len(stores[0].runs.list_runs(limit=1000)) == 20
 
 
 def test_queued_runs_are_leased_to_one_scheduler(store: RunStore) -> None:
@@ -112,21 +113,46 @@ def test_queued_runs_are_leased_to_one_scheduler(store: RunStore) -> None:
     assert [q.run_id for q in sched.claim_queued("D", 60.0)] == ["r0", "r1"]
 
 
+WHERE = {"host": "h", "pid": 1, "pid_started": None}
+
+
 def test_a_run_starts_once_and_within_limits(store: RunStore) -> None:
     sched = ScheduleStore(store)
     for i in range(3):
         sched.queue_run(_run(f"r{i}"), float(i))
-    sched.claim_queued("A", 60.0)
-    where = {"host": "h", "pid": 1, "pid_started": None}
-    assert sched.start_queued("r0", "B", Limits(), **where) == "gone"  # not B's
-    assert sched.start_queued("r0", "A", Limits(pipeline=1), **where) is None
+    claimed = {q.run_id: q for q in sched.claim_queued("A", 60.0)}
+    assert sched.start_queued("r0", "B", Limits(), **WHERE).gone  # not B's
+    assert sched.start_queued("r0", "A", Limits(pipeline=1), **WHERE).started
     assert store.get_run("r0").run.status.value == "running"
-    assert sched.start_queued("r0", "A", Limits(), **where) == "gone"  # started already
-    why = sched.start_queued("r1", "A", Limits(pipeline=1), **where)
-    assert why == "waiting: 1 run of pipeline etl running (max_active_runs: 1)"
-    sched.wait("r1", "A", why)
-    assert store.get_run("r1").run.reason == why
-    assert [q.run_id for q in sched.claim_queued("B", 60.0)] == ["r1"]  # freed by wait
+    assert sched.start_queued("r0", "A", Limits(), **WHERE).gone  # started already
+    held = sched.start_queued("r1", "A", Limits(pipeline=1), **WHERE)
+    assert (held.why, held.held_by) == (
+        "waiting: 1 run of pipeline etl running (max_active_runs: 1)",
+        "pipeline",
+    )
+    sched.hold(claimed["r1"], "A", held.why, held.held_by)
+    assert store.get_run("r1").run.reason == held.why
+    assert store.get_run("r2").run.reason == held.why  # held by the same limit: says so
+    assert [q.run_id for q in sched.claim_queued("B", 60.0)] == ["r1"]  # r1 freed; r2 is A's
+
+
+def test_a_run_cancelled_while_queued_is_never_started(store: RunStore) -> None:
+    sched = ScheduleStore(store)
+    sched.queue_run(_run("r0"), 0.0)
+    sched.claim_queued("A", 60.0)
+    store.request_cancel("r0", "not today")
+    assert sched.start_queued("r0", "A", Limits(), **WHERE).gone
+    run = store.get_run("r0").run
+    assert (run.status.value, run.reason) == ("cancelled", "not today")
+
+
+def test_held_runs_do_not_hide_the_others(store: RunStore) -> None:
+    sched = ScheduleStore(store)
+    for i in range(3):
+        sched.queue_run(_run(f"etl{i}"), float(i))
+    sched.queue_run(_run("report", pipeline="report"), 9.0)
+    skip = Held(pipelines={"etl"})
+    assert [q.run_id for q in sched.claim_queued("A", 60.0, limit=1, skip=skip)] == ["report"]
 
 
 def test_project_limit_counts_every_pipeline(store: RunStore) -> None:
@@ -134,11 +160,34 @@ def test_project_limit_counts_every_pipeline(store: RunStore) -> None:
     sched.queue_run(_run("a", pipeline="one"), 1.0)
     sched.queue_run(_run("b", pipeline="two"), 2.0)
     sched.claim_queued("A", 60.0)
-    where = {"host": "h", "pid": 1, "pid_started": None}
-    assert sched.start_queued("a", "A", Limits(project=1), **where) is None
-    assert sched.start_queued("b", "A", Limits(project=1), **where) == (
-        "waiting: 1 run in the project running (max_active_runs: 1)"
+    assert sched.start_queued("a", "A", Limits(project=1), **WHERE).started
+    held = sched.start_queued("b", "A", Limits(project=1), **WHERE)
+    assert (held.why, held.held_by) == (
+        "waiting: 1 run in the project running (max_active_runs: 1)",
+        "project",
     )
+
+
+def test_a_removed_trigger_added_back_keeps_its_fires(store: RunStore) -> None:
+    sched = ScheduleStore(store)
+    sched.sync_triggers("etl", [_spec("daily")], 1.0)
+    trigger_id = sched.trigger("etl", "daily").id
+    assert sched.fire(trigger_id, 1000.0, _run("r1", trigger_id), 5.0)
+    sched.sync_triggers("etl", [], 6.0)
+    assert sched.triggers() == []
+    assert sched.sync_triggers("etl", [_spec("daily")], 7.0) == (["daily"], [], [])
+    back = sched.trigger("etl", "daily")
+    assert (back.id, back.last_slot) == (trigger_id, 1000.0)
+    assert not sched.fire(trigger_id, 1000.0, _run("r2", trigger_id), 8.0)
+
+
+def test_a_slot_fired_in_the_future_does_not_hide_earlier_ones(store: RunStore) -> None:
+    sched = ScheduleStore(store)
+    sched.sync_triggers("etl", [_spec("hourly")], 1.0)
+    trigger_id = sched.trigger("etl", "hourly").id
+    sched.fire(trigger_id, 90_000.0, None, 5.0)  # by a clock a day ahead
+    assert sched.trigger("etl", "hourly").last_slot == 90_000.0
+    assert sched.triggers(now=4000.0)[0].last_slot is None
 
 
 def test_backfills_queue_each_run_once(store: RunStore) -> None:

@@ -76,8 +76,11 @@ def main() -> None:
         import traceback
 
         console = stderr()
+        from rich.markup import escape
+
         console.print(
-            f"[bold red]internal error[/] (a bug in Treadle): {type(exc).__name__}: {exc}"
+            f"[bold red]internal error[/] (a bug in Treadle): {type(exc).__name__}: "
+            + escape(str(exc))
         )
         console.print(traceback.format_exc(), markup=False, highlight=False)
         console.print("Please report it with the lines above.")
@@ -85,18 +88,20 @@ def main() -> None:
 
 
 def render_error(exc: TreadleError) -> None:
+    from rich.markup import escape
+
     console = stderr()
     problems = exc.problems if isinstance(exc, ProjectInvalid) else [exc]
     if isinstance(exc, ProjectInvalid):
         console.print(f"[bold red]error:[/] {exc.message}:")
-    for problem in problems:
+    for problem in problems:  # user text is escaped: "[x]" in a value is not markup
         if isinstance(problem, UserInputError):
-            where = f"[bold]{problem.location}[/]: " if problem.location else ""
-            console.print(f"[bold red]error:[/] {where}{problem.message}", highlight=False)
+            where = f"[bold]{escape(problem.location)}[/]: " if problem.location else ""
+            console.print(f"[bold red]error:[/] {where}{escape(problem.message)}", highlight=False)
             if problem.hint:
-                console.print(f"       [dim]→ {problem.hint}[/]", highlight=False)
+                console.print(f"       [dim]→ {escape(problem.hint)}[/]", highlight=False)
         else:
-            console.print(f"[bold red]error:[/] {problem}", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(problem))}", highlight=False)
 
 
 def parse_vars(pairs: list[str]) -> dict[str, str]:

@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -62,7 +63,15 @@ def _start_api(running: Any, host: str, port: int) -> Any:
 
     config = uvicorn.Config(create_app(running), host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
-    threading.Thread(target=server.run, name="treadle-api", daemon=True).start()
+    thread = threading.Thread(target=server.run, name="treadle-api", daemon=True)
+    thread.start()
+    while not server.started:  # the port may be taken: then say so, and do not go on
+        if not thread.is_alive():
+            raise UserInputError(
+                f"the API could not listen on {host}:{port} (is the port in use?)",
+                hint="choose another with --port, or run without the API: --no-api",
+            )
+        time.sleep(0.02)
     stdout().print(f"API triggers on http://{host}:{port}/api/v1/triggers/PIPELINE/TRIGGER/runs")
     return server
 
@@ -93,13 +102,20 @@ app.add_typer(triggers_app, name="triggers")
 @triggers_app.command("list")
 def list_triggers(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
     """Every trigger, as the files say and the scheduler sees it, with its next slot."""
+    from treadle.errors import ProjectInvalid
     from treadle.scheduler.service import Scheduler
 
+    logging.getLogger("treadle.scheduler").setLevel(logging.ERROR)  # problems: raised below
     with Scheduler(project) as running:
         now = running.clock.now()
         running.reload(now, force=True)
         rows = running.describe_triggers(now)
-    _print_problems(running.problems)
+    _print_triggers(rows, as_json)
+    if running.problems:
+        raise ProjectInvalid(running.problems)
+
+
+def _print_triggers(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         stdout().print_json(json.dumps(rows))
         return
@@ -130,9 +146,9 @@ def token(
     from treadle.store.scheduling import hash_token
 
     with Scheduler(project) as running:
-        record = running.api_trigger(pipeline, trigger)
+        record = running.api_trigger(pipeline, trigger, enabled_only=False)
         new = secrets.token_urlsafe(32)
-        running.store.set_token(record.id, hash_token(new), time.time())
+        running.schedules.set_token(record.id, hash_token(new), time.time())
     console = stdout()
     console.print(f"token for {pipeline}.{trigger} (shown once; store it now):")
     console.print(new, soft_wrap=True)
@@ -231,14 +247,12 @@ def create_backfill(
             for slot in plan.slots:
                 console.print(f"  {slot.isoformat()}")
             return
-        new, queued = backfills.queue_backfill(running.store, plan, concurrency)
+        new, queued = backfills.queue_backfill(running.schedules, plan, concurrency)
         what = "created" if new else "found (same pipeline, range and variables)"
         console.print(f"backfill {plan.id} {what}: {plan.total} runs, {queued} queued now")
         with _progress(plan.total) as update:
             if retry_failed:
-                record = backfills.retry_failed(
-                    running.project, running.store, plan.id, concurrency, update
-                )
+                record = backfills.retry_failed(running, plan.id, update)
             else:
                 record = backfills.run_backfill(running, plan.id, update)
     _print_backfill(record)

@@ -7,6 +7,7 @@ queues nothing new, and carries on with what is left.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 MAX_RUNS = 100_000  # a typo like --every 1s over a year is refused, not queued
 FINISHED = ("succeeded", "failed", "cancelled")
+RETRIED = ("failed", "cancelled")  # what --retry-failed runs again
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,10 @@ def plan_backfill(
         step = parse_duration(every)
     except ValueError as exc:
         raise UserInputError(f"--every: {exc}", hint="write e.g. 1d, 6h or 15m") from None
-    if step <= 0:
-        raise UserInputError("--every must be more than zero", hint="write e.g. 1d")
+    if step < 1:
+        raise UserInputError(
+            f"--every {every} is shorter than a second", hint="write e.g. 1d, 1h or 1s"
+        )
     if last < first:
         raise UserInputError(
             f"the backfill ends ({last:%Y-%m-%d %H:%M}) before it starts ({first:%Y-%m-%d %H:%M})",
@@ -75,7 +79,7 @@ def plan_backfill(
         )
     slots = tuple(first + timedelta(seconds=step * i) for i in range(count))
     return BackfillPlan(
-        id=backfill_id(spec.name, first, last, every, variables),
+        id=backfill_id(project.settings.name, spec.name, first, last, step, variables),
         pipeline=spec.name,
         start=first,
         end=last,
@@ -86,10 +90,16 @@ def plan_backfill(
 
 
 def backfill_id(
-    pipeline: str, start: datetime, end: datetime, every: str, variables: Mapping[str, Any]
+    project: str,
+    pipeline: str,
+    start: datetime,
+    end: datetime,
+    every: float,
+    variables: Mapping[str, Any],
 ) -> str:
+    """The same backfill (``1d`` or ``24h`` alike) of the same project has the same id."""
     identity = json.dumps(
-        [pipeline, start.isoformat(), end.isoformat(), every, dict(variables)],
+        [project, pipeline, start.timestamp(), end.timestamp(), every, dict(variables)],
         sort_keys=True,
         default=str,
     )
@@ -150,11 +160,11 @@ def cancel_backfill(store: ScheduleStore, backfill_id: str, reason: str) -> Back
     """Cancel the backfill: its queued runs at once, its running runs at their next check."""
     record = find_backfill(store, backfill_id)
     store.set_backfill_status(record.id, "cancelled", reason)
+    store.cancel_queued(record.id, reason)
     for run_id, status, _ in store.backfill_runs(record.id):
-        if status == "queued":
-            store.store.mark_cancelled(run_id, reason)
-        elif status == "running":
-            store.store.request_cancel(run_id, reason)
+        if status == "running":
+            with contextlib.suppress(UserInputError):  # it finished meanwhile
+                store.runs.request_cancel(run_id, reason)
     return find_backfill(store, record.id)
 
 
@@ -182,7 +192,7 @@ def run_backfill(
     """Start the backfill's queued runs through ``scheduler`` (its workers are the
     backfill's concurrency) until all have finished or the backfill is cancelled, from
     here (Ctrl-C) or from elsewhere (``treadle backfill cancel``)."""
-    store = scheduler.store
+    store = scheduler.schedules
     record = find_backfill(store, backfill_id)
     try:
         while record.status != "cancelled" and not is_done(record.runs, record.total):
@@ -206,25 +216,23 @@ def run_backfill(
 
 
 def retry_failed(
-    project: Project,
-    store: ScheduleStore,
+    scheduler: Scheduler,
     backfill_id: str,
-    concurrency: int,
     on_progress: ProgressCallback | None = None,
 ) -> BackfillRecord:
     """Run again the failed and cancelled runs of the backfill (resumed: the blocks that
-    succeeded in them keep their outputs), ``concurrency`` at a time."""
+    succeeded in them keep their outputs), as many at once as the scheduler has workers,
+    then carry on with any run still queued."""
     from concurrent.futures import ThreadPoolExecutor
 
     from treadle.scheduler.launch import resume_run
 
+    store = scheduler.schedules
     record = find_backfill(store, backfill_id)
-    again = [r for r, status, _ in store.backfill_runs(record.id) if status in FINISHED[1:]]
+    again = [run for run, status, _ in store.backfill_runs(record.id) if status in RETRIED]
     store.set_backfill_status(record.id, "running", "")
-    with ThreadPoolExecutor(max(concurrency, 1)) as pool:
-        for _ in pool.map(lambda run_id: resume_run(project, run_id), again):
+    with ThreadPoolExecutor(scheduler.workers) as pool:
+        for _ in pool.map(lambda run_id: resume_run(scheduler.project, run_id), again):
             if on_progress is not None:
                 on_progress(find_backfill(store, record.id).runs)
-    record = find_backfill(store, record.id)
-    store.set_backfill_status(record.id, final_status(record.runs, cancelled=False))
-    return find_backfill(store, record.id)
+    return run_backfill(scheduler, record.id, on_progress)

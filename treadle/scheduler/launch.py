@@ -160,6 +160,9 @@ def cancel_run(project: str | Path | Project, run_id: str, reason: str = "") -> 
         recover_lost_runs(project, store)
         summary = store.request_cancel(run_id, reason)
         alive = pid_alive(summary.host, summary.pid, summary.pid_started)
+        if summary.status.value == "queued":  # no process yet: no scheduler will start it
+            store.mark_cancelled(summary.run_id, reason)
+            return CancelOutcome(summary.run_id, "cancelled")
         if alive is False:
             store.mark_cancelled(summary.run_id, reason)
             return CancelOutcome(summary.run_id, "cancelled")

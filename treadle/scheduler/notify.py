@@ -18,6 +18,9 @@ from treadle.store.scheduling import ScheduleStore
 
 log = logging.getLogger("treadle.alerts")
 
+#: Most queued or running runs of one pipeline looked at for a missed SLA, per round.
+LATE_SCAN = 10_000
+
 
 def alert_finished(
     project: Project, store: RunStore, result: RunResult, execution_date: datetime
@@ -39,7 +42,9 @@ def alert_finished(
         error=failing.error.message if failing and failing.error else result.problem or None,
     )  # fmt: skip
     problems = _send(pipeline, ctx, store)
-    late = _late_by(pipeline, execution_date.timestamp(), time.time() - result.duration)
+    recorded = store.get_run(result.run_id) if pipeline.sla is not None else None
+    reference = _reference(recorded.run) if recorded is not None else None
+    late = _late_by(pipeline, reference, time.time()) if reference is not None else None
     if late is not None and late > 0:
         problems += _send(pipeline, _with_event(ctx, AlertEvent.SLA_MISSED, late), store)
     return problems
@@ -65,7 +70,7 @@ def alert_late_runs(
         if pipeline.sla is None or not pipeline.alerts:
             continue
         for status in ("queued", "running"):
-            for run in store.list_runs(pipeline=name, status=status, limit=200):
+            for run in store.list_runs(pipeline=name, status=status, limit=LATE_SCAN):
                 reference = _reference(run)
                 late = _late_by(pipeline, reference, now) if reference is not None else None
                 if late is not None and late > 0 and run.run_id not in alerted:
@@ -79,10 +84,14 @@ def alert_late_runs(
 
 
 def _reference(run: RunSummary) -> float | None:
-    """Scheduled runs are due by their slot plus the SLA; others by their start."""
-    if run.trigger in ("schedule", "backfill", "event") and run.execution_date is not None:
-        return run.execution_date
-    return run.started_at or run.created_at
+    """When the SLA clock starts: a scheduled run's slot (or when it was queued, for a slot
+    caught up later); a backfill's run when it started (they wait for their turn by
+    design); any other run when it was asked for."""
+    if run.trigger == "schedule" and run.execution_date is not None:
+        return max(run.execution_date, run.created_at)
+    if run.trigger == "backfill":
+        return run.started_at
+    return run.created_at
 
 
 def _late_by(pipeline: Pipeline, reference: float, now: float) -> float | None:

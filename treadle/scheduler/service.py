@@ -33,7 +33,7 @@ from treadle.project.loader import load_project
 from treadle.project.model import Project
 from treadle.project.triggers import TriggerSpec, TriggerType
 from treadle.scheduler.clock import Clock, SystemClock
-from treadle.scheduler.history import load
+from treadle.scheduler.history import load, recover_lost_runs
 from treadle.scheduler.launch import run_queued
 from treadle.scheduler.notify import alert_late_runs
 from treadle.scheduler.schedules import Schedule, schedule_for
@@ -45,7 +45,15 @@ from treadle.scheduler.triggering import (
     to_datetime,
 )
 from treadle.store.api import open_store
-from treadle.store.scheduling import Limits, NewRun, QueuedRun, ScheduleStore, TriggerRecord
+from treadle.store.scheduling import (
+    Held,
+    Limits,
+    NewRun,
+    QueuedRun,
+    ScheduleStore,
+    StartOutcome,
+    TriggerRecord,
+)
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -55,6 +63,13 @@ WATCH_EVERY = 1.0
 LEASE_FOR = 60.0
 #: Runs at once when treadle.yaml sets no ``max_active_runs``.
 DEFAULT_WORKERS = 8
+#: Seconds between looks for runs whose process died.
+RECOVER_EVERY = 5.0
+#: Batches of queued runs one round claims, at most (each leaves out what limits hold).
+CLAIM_ROUNDS = 5
+#: Seconds an event trigger looks back past the last upstream run it saw: a run that
+#: committed late (another host's clock, a slow transaction) is still seen.
+EVENT_LOOKBACK = 300.0
 #: Seconds ``close`` waits for runs in progress to stop after asking them to.
 STOP_WAIT = 30.0
 
@@ -85,7 +100,7 @@ class Scheduler:
         self.runs = open_store(
             self.project.root, settings.database_url or None, project=settings.name
         )
-        self.store = ScheduleStore(self.runs)
+        self.schedules = ScheduleStore(self.runs)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="treadle-run")
         self._active: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
@@ -96,6 +111,10 @@ class Scheduler:
         self._events_seen: dict[int, float] = {}
         self._stopping = False
         self._late_alerted: set[str] = set()
+        self._backfill_limits: dict[str, int | None] = {}
+        self._recovered_at = -RECOVER_EVERY
+        self._reload_lock = threading.Lock()
+        self._closed = False
 
     def __enter__(self) -> Scheduler:
         return self
@@ -115,6 +134,9 @@ class Scheduler:
                 next_due = self.tick(now)
             except TreadleError as exc:  # the database went away: try again shortly
                 log.warning("scheduler: %s", exc)
+                next_due = None
+            except Exception:  # a bug: say so, and keep the other triggers running
+                log.exception("scheduler: this round failed")
                 next_due = None
             pause = WATCH_EVERY
             if next_due is not None:
@@ -137,6 +159,7 @@ class Scheduler:
         """One round: reread changed files, fire the due slots and the event triggers,
         start what may start. Returns when the next slot is due (None: none scheduled)."""
         self.reload(now)
+        self._recover_lost_runs()
         next_due = self._fire_schedules(now)
         self._fire_events(now)
         if start_runs:
@@ -144,25 +167,38 @@ class Scheduler:
         alert_late_runs(self.project, self.runs, now.timestamp(), self._late_alerted)
         return next_due
 
+    def _recover_lost_runs(self) -> None:
+        """Runs whose process died are marked failed (and alerted), so the limits they
+        held are freed; at most every ``RECOVER_EVERY`` seconds."""
+        if time.monotonic() - self._recovered_at < RECOVER_EVERY:
+            return
+        self._recovered_at = time.monotonic()
+        recover_lost_runs(self.project, self.runs)
+
     # -- the project's files -----------------------------------------------------------------
 
     def reload(self, now: datetime, *, force: bool = False) -> SyncReport | None:
         """Reread the project and sync its triggers when a file changed (or ``force``).
         An invalid project or triggers.yaml leaves the running triggers as they were."""
+        with self._reload_lock:
+            return self._reload(now, force)
+
+    def _reload(self, now: datetime, force: bool) -> SyncReport | None:
         stamp = self._stamp()
         if stamp == self._files_stamp and not force:
             return None
-        self._files_stamp = stamp
         try:
             project = load_project(self.project.root)
         except ProjectInvalid as exc:
+            self._files_stamp = stamp
             self.problems = list(exc.problems)
             self._log_problems("the project is invalid; triggers stay as they were")
             return None
         self.project = project
-        report = sync_triggers(project, self.store, now.timestamp())
+        report = sync_triggers(project, self.schedules, now.timestamp())
         kept = {k: v for k, v in self._specs.items() if k[0] in report.invalid}
         self._specs = {**kept, **report.specs}
+        self._files_stamp = stamp  # only now: a failed sync is tried again
         self.problems = report.problems
         if report.changes:
             log.info("triggers: %s", ", ".join(report.changes))
@@ -187,7 +223,7 @@ class Scheduler:
 
     def _fire_schedules(self, now: datetime) -> datetime | None:
         next_due: datetime | None = None
-        for record in self.store.triggers():
+        for record in self.schedules.triggers(now=now.timestamp()):
             spec = self._specs.get((record.pipeline, record.name))
             if spec is None or not spec.enabled or spec.type is not TriggerType.SCHEDULE:
                 continue
@@ -221,8 +257,8 @@ class Scheduler:
         slot: datetime,
         now: datetime,
     ) -> None:
-        if spec.skip_if_running and self.store.has_active_run(record.id):
-            if self.store.fire(record.id, slot.timestamp(), None, now.timestamp()):
+        if spec.skip_if_running and self.schedules.has_active_run(record.id):
+            if self.schedules.fire(record.id, slot.timestamp(), None, now.timestamp()):
                 log.info("%s.%s: slot %s skipped: a run is active", spec.pipeline, spec.name, slot)
             return
         end = schedule.next_after(slot) or slot
@@ -237,19 +273,19 @@ class Scheduler:
             triggered_by=spec.name,
             trigger_id=record.id,
         )
-        if self.store.fire(record.id, slot.timestamp(), run, now.timestamp()):
+        if self.schedules.fire(record.id, slot.timestamp(), run, now.timestamp()):
             log.info("%s.%s: slot %s → run %s", spec.pipeline, spec.name, slot, run.run_id)
 
     def _fire_events(self, now: datetime) -> None:
         """Event triggers (``after: pipeline``): one run per successful upstream run,
         keyed by its execution date, so each fires once."""
-        for record in self.store.triggers():
+        for record in self.schedules.triggers():
             spec = self._specs.get((record.pipeline, record.name))
             if spec is None or not spec.enabled or spec.type is not TriggerType.EVENT:
                 continue
-            since = self._events_seen.get(record.id, record.created_at)
-            for _, finished_at, dates in self.store.succeeded_runs_after(spec.after, since):
-                self._events_seen[record.id] = finished_at
+            seen = self._events_seen.get(record.id, record.created_at + EVENT_LOOKBACK)
+            since = max(record.created_at, seen - EVENT_LOOKBACK)
+            for _, finished_at, dates in self.schedules.succeeded_runs_after(spec.after, since):
                 execution_date = dates[0] or finished_at
                 run = NewRun(
                     run_id=new_run_id(),
@@ -262,12 +298,13 @@ class Scheduler:
                     triggered_by=spec.name,
                     trigger_id=record.id,
                 )
-                self.store.fire(record.id, execution_date, run, now.timestamp())
+                self.schedules.fire(record.id, execution_date, run, now.timestamp())
+                self._events_seen[record.id] = max(finished_at, seen)
 
     def describe_triggers(self, now: datetime) -> list[dict[str, Any]]:
         """Every trigger in the store, with its last and next slot (``triggers list``)."""
         rows = []
-        for record in self.store.triggers():
+        for record in self.schedules.triggers():
             spec = self._specs.get((record.pipeline, record.name))
             next_slot = None
             if spec is not None and spec.type is TriggerType.SCHEDULE and spec.enabled:
@@ -299,17 +336,17 @@ class Scheduler:
 
     # -- API triggers ----------------------------------------------------------------------
 
-    def api_trigger(self, pipeline: str, name: str) -> TriggerRecord:
-        """The enabled API trigger ``pipeline``/``name``, or ``UnknownName``."""
+    def api_trigger(self, pipeline: str, name: str, *, enabled_only: bool = True) -> TriggerRecord:
+        """The (enabled) API trigger ``pipeline``/``name``, or ``UnknownName``."""
         self.reload(self.clock.now())
-        record = self.store.trigger(pipeline, name)
+        record = self.schedules.trigger(pipeline, name)
         spec = self._specs.get((pipeline, name))
         if record is None or spec is None or spec.type is not TriggerType.API:
             raise UnknownName(
                 f"pipeline {pipeline!r} has no API trigger {name!r}",
                 hint=f"declare it in pipelines/{pipeline}/triggers.yaml with `type: api`",
             )
-        if not spec.enabled:
+        if enabled_only and not spec.enabled:
             raise UserInputError(
                 f"trigger {pipeline}.{name} is disabled",
                 hint="set `enabled: true` in its triggers.yaml",
@@ -323,7 +360,9 @@ class Scheduler:
         execution_date: datetime | str | None = None,
     ) -> str:
         """Queue a run of an API trigger (checked by ``api_trigger``) and wake up."""
-        spec = self._specs[(record.pipeline, record.name)]
+        spec = self._specs.get((record.pipeline, record.name))
+        if spec is None:  # removed from its file a moment ago
+            raise UnknownName(f"pipeline {record.pipeline!r} has no API trigger {record.name!r}")
         merged = {**spec.variables, **(variables or {})}
         merge_variables(self.project.pipeline(record.pipeline), merged)  # typos refused here
         when = parse_execution_date(execution_date).timestamp()
@@ -338,43 +377,57 @@ class Scheduler:
             triggered_by=record.name,
             trigger_id=record.id,
         )
-        self.store.queue_run(run, time.time())
+        self.schedules.queue_run(run, time.time())
         self.wake()
         return run.run_id
 
     # -- starting runs ----------------------------------------------------------------------
 
     def start_queued(self, backfill_id: str | None = None) -> int:
-        """Start the queued runs that may start now; return how many started."""
-        if self._stopping:
-            return 0
-        with self._lock:
-            free = self.workers - len(self._active)
-        if free <= 0:
-            return 0
-        me = os.getpid()
+        """Start the queued runs that may start now; return how many started.
+
+        Runs are claimed a batch at a time, oldest first. A run a limit holds is given
+        back, saying why, and the next batch leaves out what that limit holds, so a
+        backlog of one pipeline does not keep another pipeline's runs waiting."""
+        held = Held()
         started = 0
-        for queued in self.store.claim_queued(
-            self.owner, LEASE_FOR, limit=free + 20, backfill_id=backfill_id
-        ):
-            if started >= free:
-                busy = f"waiting: all {self.workers} of the scheduler's workers are busy"
-                self.store.wait(queued.run_id, self.owner, busy)
-                continue
-            why = self.store.start_queued(
-                queued.run_id,
-                self.owner,
-                self._limits(queued),
-                host=this_host(),
-                pid=me,
-                pid_started=process_start(me),
+        for _ in range(CLAIM_ROUNDS):
+            free = self._free_workers()
+            if free <= 0 or self._stopping:
+                break
+            batch = self.schedules.claim_queued(
+                self.owner, LEASE_FOR, limit=free, backfill_id=backfill_id, skip=held
             )
-            if why is None:
-                self._submit(queued)
-                started += 1
-            elif why != "gone":
-                self.store.wait(queued.run_id, self.owner, why)
+            if not batch:
+                break
+            for queued in batch:
+                outcome = self._try_start(queued)
+                if outcome.started:
+                    started += 1
+                elif outcome.why:
+                    self.schedules.hold(queued, self.owner, outcome.why, outcome.held_by)
+                    if outcome.held_by == "project":
+                        return started  # nothing else may start now
+                    held.add(queued, outcome.held_by)
         return started
+
+    def _free_workers(self) -> int:
+        with self._lock:
+            return self.workers - len(self._active)
+
+    def _try_start(self, queued: QueuedRun) -> StartOutcome:
+        me = os.getpid()
+        outcome = self.schedules.start_queued(
+            queued.run_id,
+            self.owner,
+            self._limits(queued),
+            host=this_host(),
+            pid=me,
+            pid_started=process_start(me),
+        )
+        if outcome.started:
+            self._submit(queued)
+        return outcome
 
     def _limits(self, queued: QueuedRun) -> Limits:
         spec = None
@@ -385,7 +438,16 @@ class Scheduler:
             project=self.project.settings.max_active_runs,
             pipeline=pipeline.max_active_runs if pipeline is not None else None,
             trigger=spec.max_active_runs if spec is not None else None,
+            backfill=self._backfill_concurrency(queued.backfill_id),
         )
+
+    def _backfill_concurrency(self, backfill_id: str | None) -> int | None:
+        if backfill_id is None:
+            return None
+        if backfill_id not in self._backfill_limits:
+            found = self.schedules.backfills(backfill_id)
+            self._backfill_limits[backfill_id] = found[0].concurrency if found else None
+        return self._backfill_limits[backfill_id]
 
     def _submit(self, queued: QueuedRun) -> None:
         with self._lock:
@@ -394,8 +456,10 @@ class Scheduler:
     def _run(self, queued: QueuedRun) -> None:
         try:
             run_queued(self.project, queued, executor=self.executor, sinks=self.sinks)
-        except Exception:
+        except Exception as exc:  # never leave it "running" under a live scheduler
             log.exception("run %s failed to run", queued.run_id)
+            with contextlib.suppress(Exception):
+                self.runs.mark_lost(queued.run_id, reason=f"could not run: {exc}")
         finally:
             with self._lock:
                 self._active.pop(queued.run_id, None)
@@ -422,14 +486,17 @@ class Scheduler:
     def close(self, reason: str = "the scheduler stopped") -> None:
         """Stop starting runs, ask those in progress to stop (they are recorded as
         cancelled, never left running), give back the leases, close the store."""
+        if self._closed:
+            return
+        self._closed = True
         self._stopping = True
         for run_id in self.active_runs:
             with contextlib.suppress(UserInputError):  # it finished meanwhile
                 self.runs.request_cancel(run_id, reason)
         self.wait_idle(STOP_WAIT)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=False)
         try:
-            self.store.release(self.owner)
+            self.schedules.release(self.owner)
         finally:
             self.runs.close()
 

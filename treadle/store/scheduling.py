@@ -116,11 +116,58 @@ class BackfillRecord:
 
 @dataclass(frozen=True)
 class Limits:
-    """Most runs at once: of the project, of the run's pipeline, of the run's trigger."""
+    """Most runs at once: of the project, of the run's pipeline, trigger and backfill."""
 
     project: int | None = None
     pipeline: int | None = None
     trigger: int | None = None
+    backfill: int | None = None
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    """What ``ScheduleStore.start_queued`` did with a run."""
+
+    started: bool = False
+    why: str = ""  # why it must wait, when a limit holds it
+    held_by: str = ""  # which limit: "project", "pipeline", "trigger" or "backfill"
+
+    @property
+    def gone(self) -> bool:
+        """Neither started nor held: cancelled, or taken by another scheduler."""
+        return not self.started and not self.why
+
+
+@dataclass
+class Held:
+    """What limits hold this round: the runs they hold are not claimed again."""
+
+    pipelines: set[str] = field(default_factory=set)
+    trigger_ids: set[int] = field(default_factory=set)
+    backfill_ids: set[str] = field(default_factory=set)
+
+    def add(self, run: QueuedRun, held_by: str) -> None:
+        if held_by == "pipeline":
+            self.pipelines.add(run.pipeline)
+        elif held_by == "trigger" and run.trigger_id is not None:
+            self.trigger_ids.add(run.trigger_id)
+        elif held_by == "backfill" and run.backfill_id is not None:
+            self.backfill_ids.add(run.backfill_id)
+
+    def sql_excluding(self, params: dict[str, Any]) -> str:
+        sql = ""
+        for column, values in (
+            ("pipeline", self.pipelines),
+            ("trigger_id", self.trigger_ids),
+            ("backfill_id", self.backfill_ids),
+        ):
+            if not values:
+                continue
+            names = [f"held_{column}_{i}" for i in range(len(values))]
+            params.update(zip(names, sorted(values), strict=True))
+            placeholders = ", ".join(":" + n for n in names)
+            sql += f" AND ({column} IS NULL OR {column} NOT IN ({placeholders}))"
+        return sql
 
 
 def hash_token(token: str) -> str:
@@ -133,7 +180,7 @@ class ScheduleStore:
     database (``store.db``), so a fire and its run are written in one transaction."""
 
     def __init__(self, store: RunStore) -> None:
-        self.store = store
+        self.runs = store
         self.db = store.db
         self.project = store.project
         self._ts = store.db.ts
@@ -147,21 +194,22 @@ class ScheduleStore:
     ) -> tuple[list[str], list[str], list[str]]:
         """Make the store's triggers of ``pipeline`` exactly ``specs`` (each a dict with
         ``name``, ``type``, ``spec``, ``fingerprint``, ``enabled``). Returns the names
-        added, changed and removed. A changed trigger keeps its id, fires and token."""
+        added, changed and removed. A changed trigger keeps its id, fires and token; a
+        removed one is kept, marked removed, so that added back it keeps its fires."""
         wanted = {s["name"]: s for s in specs}
         added, changed, removed = [], [], []
         with self.db.transaction() as tx:
             have = {
                 row[1]: row
                 for row in tx.all(
-                    "SELECT id, name, fingerprint, enabled FROM triggers "
+                    "SELECT id, name, fingerprint, enabled, removed_at FROM triggers "
                     "WHERE project = :project AND pipeline = :pipeline",
                     {"project": self.project, "pipeline": pipeline},
                 )
             }
             for name, row in have.items():
-                if name not in wanted:
-                    tx.execute("DELETE FROM triggers WHERE id = :id", {"id": row[0]})
+                if name not in wanted and row[4] is None:
+                    tx.execute(_REMOVE_TRIGGER, {"id": row[0], "now": self._ts(now)})
                     removed.append(name)
             for name, spec in wanted.items():
                 params = {
@@ -175,8 +223,8 @@ class ScheduleStore:
                     "now": self._ts(now),
                 }
                 row = have.get(name)
-                if row is None:
-                    tx.execute(_INSERT_TRIGGER, params)
+                if row is None or row[4] is not None:
+                    tx.execute(_UPSERT_TRIGGER, params)  # another scheduler may add it too
                     added.append(name)
                 elif row[2] != spec["fingerprint"] or bool(row[3]) != bool(spec["enabled"]):
                     tx.execute(_UPDATE_TRIGGER, {**params, "id": row[0]})
@@ -184,21 +232,30 @@ class ScheduleStore:
         return added, changed, removed
 
     def remove_triggers_except(self, pipelines: Iterable[str]) -> list[str]:
-        """Delete the triggers of pipelines that no longer exist; return ``pipeline.name``s."""
+        """Remove the triggers of pipelines that no longer exist; return ``pipeline.name``s."""
         keep = set(pipelines)
         with self.db.transaction() as tx:
             rows = tx.all(
-                "SELECT id, pipeline, name FROM triggers WHERE project = :project",
+                "SELECT id, pipeline, name FROM triggers "
+                "WHERE project = :project AND removed_at IS NULL",
                 {"project": self.project},
             )
             gone = [row for row in rows if row[1] not in keep]
             for row in gone:
-                tx.execute("DELETE FROM triggers WHERE id = :id", {"id": row[0]})
+                tx.execute(_REMOVE_TRIGGER, {"id": row[0], "now": self._ts(time.time())})
         return [f"{row[1]}.{row[2]}" for row in gone]
 
-    def triggers(self, pipeline: str | None = None) -> list[TriggerRecord]:
-        where = "t.project = :project"
+    def triggers(
+        self, pipeline: str | None = None, *, now: float | None = None
+    ) -> list[TriggerRecord]:
+        """The triggers in use; ``last_slot`` is the latest slot fired up to ``now`` (a
+        slot fired in the future by a clock that was wrong does not hide the ones before)."""
+        where = "t.project = :project AND t.removed_at IS NULL"
         params: dict[str, Any] = {"project": self.project}
+        up_to_now = ""
+        if now is not None:
+            up_to_now = " AND f.slot <= :now"
+            params["now"] = self._ts(now)
         if pipeline is not None:
             where += " AND t.pipeline = :pipeline"
             params["pipeline"] = pipeline
@@ -206,7 +263,7 @@ class ScheduleStore:
             rows = tx.all(
                 "SELECT t.id, t.pipeline, t.name, t.type, t.spec, t.fingerprint, t.enabled, "
                 "t.created_at, t.token_hash, (SELECT MAX(f.slot) FROM trigger_fires f "
-                "WHERE f.trigger_id = t.id) FROM triggers t "
+                f"WHERE f.trigger_id = t.id{up_to_now}) FROM triggers t "
                 f"WHERE {where} ORDER BY t.pipeline, t.name",
                 params,
             )
@@ -248,6 +305,7 @@ class ScheduleStore:
         """Record that ``slot`` of the trigger fired, with its queued ``run`` (None: the
         slot is skipped). False, and nothing written, when the slot had already fired."""
         with self.db.transaction() as tx:
+            self._durable(tx)
             fired = tx.count(
                 "INSERT INTO trigger_fires (trigger_id, slot, run_id, fired_at) "
                 "VALUES (:trigger_id, :slot, NULL, :now) ON CONFLICT DO NOTHING",
@@ -263,6 +321,11 @@ class ScheduleStore:
                     {"run_id": run.run_id, "trigger_id": trigger_id, "slot": self._ts(slot)},
                 )
         return True
+
+    def _durable(self, tx: Transaction) -> None:
+        """This transaction waits for the server's disk (the session does not, see db.py)."""
+        if self.db.dialect == "postgres":
+            tx.execute("SET LOCAL synchronous_commit = on")
 
     def queue_run(self, run: NewRun, now: float) -> bool:
         """Queue ``run`` (an API call's, a backfill's); False if its id exists already."""
@@ -312,10 +375,20 @@ class ScheduleStore:
     # -- queued runs -----------------------------------------------------------------------
 
     def claim_queued(
-        self, owner: str, lease_for: float, *, limit: int = 100, backfill_id: str | None = None
+        self,
+        owner: str,
+        lease_for: float,
+        *,
+        limit: int = 100,
+        backfill_id: str | None = None,
+        skip: Held | None = None,
     ) -> list[QueuedRun]:
         """Lease to ``owner`` the queued runs that are free (never leased, or their lease
-        expired, or already ``owner``'s), oldest first; renews ``owner``'s leases."""
+        expired, or already ``owner``'s), oldest first; renews ``owner``'s leases.
+        ``skip`` leaves out the runs held by a limit (so they do not hide the others).
+
+        Leases are in real time (``time.time()``), whatever clock the scheduler uses:
+        they are between processes, like heartbeats."""
         now = time.time()
         params: dict[str, Any] = {
             "project": self.project,
@@ -331,13 +404,15 @@ class ScheduleStore:
         if backfill_id is not None:
             where += " AND backfill_id = :backfill_id"
             params["backfill_id"] = backfill_id
+        if skip is not None:
+            where += skip.sql_excluding(params)
         lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgres" else ""
         with self.db.transaction() as tx:
             ids = [
                 row[0]
                 for row in tx.all(
                     f"SELECT id FROM pipeline_runs WHERE {where} "
-                    f"ORDER BY created_at, id LIMIT :limit{lock}",
+                    f"ORDER BY created_at, execution_date, id LIMIT :limit{lock}",
                     params,
                 )
             ]
@@ -375,63 +450,101 @@ class ScheduleStore:
         host: str,
         pid: int,
         pid_started: float | None,
-    ) -> str | None:
-        """Mark the leased run running if no limit is reached; None when started, else
-        the reason it must wait (record it with ``wait``). A run no longer queued and leased
-        to ``owner`` (cancelled meanwhile, taken by another) gives ``"gone"``."""
+    ) -> StartOutcome:
+        """Mark ``owner``'s leased run running unless a limit holds it. A run whose cancel
+        was asked for while it waited is marked cancelled instead (and is "gone")."""
         with self.db.transaction() as tx:
+            self._durable(tx)
             row = tx.one(
-                "SELECT pipeline, trigger_id, status, claimed_by FROM pipeline_runs WHERE id = :id",
+                "SELECT pipeline, trigger_id, backfill_id, status, claimed_by, "
+                "cancel_requested_at, cancel_reason FROM pipeline_runs WHERE id = :id",
                 {"id": run_id},
             )
-            if row is None or row[2] != "queued" or row[3] != owner:
-                return "gone"
-            pipeline, trigger_id = row[0], row[1]
-            if self.db.dialect == "postgres":  # serialise starts per pipeline across hosts
-                key = zlib.crc32(f"{self.project}/{pipeline}".encode()) & 0x7FFFFFFF
-                tx.execute("SELECT pg_advisory_xact_lock(:key)", {"key": key})
-            why = self._limit_reached(tx, pipeline, trigger_id, limits)
-            if why:
-                return why
+            if row is None or row[3] != "queued" or row[4] != owner:
+                return StartOutcome()
+            pipeline, trigger_id, backfill_id = row[0], row[1], row[2]
             now = self._ts(time.time())
-            tx.execute(
+            if row[5] is not None:
+                reason = row[6] or "cancelled while queued"
+                tx.execute(_MARK_CANCELLED_QUEUED, {"id": run_id, "at": now, "reason": reason})
+                return StartOutcome()
+            self._serialise_starts(tx, pipeline, limits)
+            why, held_by = self._limit_reached(tx, pipeline, trigger_id, backfill_id, limits)
+            if why:
+                return StartOutcome(why=why, held_by=held_by)
+            started = tx.count(
                 "UPDATE pipeline_runs SET status = 'running', started_at = :now, "
                 "heartbeat_at = :now, host = :host, pid = :pid, pid_started = :pid_started, "
-                "reason = '', lease_until = NULL WHERE id = :id",
-                {"now": now, "host": host, "pid": pid, "pid_started": pid_started, "id": run_id},
-            )
-        return None
+                "reason = '', lease_until = NULL WHERE id = :id AND status = 'queued' "
+                "AND claimed_by = :owner AND cancel_requested_at IS NULL",
+                {
+                    "now": now, "host": host, "pid": pid, "pid_started": pid_started,
+                    "id": run_id, "owner": owner,
+                },
+            )  # fmt: skip
+        return StartOutcome(started=started == 1)
+
+    def _serialise_starts(self, tx: Transaction, pipeline: str, limits: Limits) -> None:
+        """On PostgreSQL, one start at a time per pipeline (per project when the project
+        has a limit), across schedulers: counting then starting must not interleave."""
+        if self.db.dialect != "postgres":
+            return  # SQLite: the write transaction already excludes every other writer
+        scope = self.project if limits.project is not None else f"{self.project}/{pipeline}"
+        key = zlib.crc32(scope.encode()) & 0x7FFFFFFF
+        tx.execute("SELECT pg_advisory_xact_lock(:key)", {"key": key})
 
     def _limit_reached(
-        self, tx: Transaction, pipeline: str, trigger_id: int | None, limits: Limits
-    ) -> str:
+        self,
+        tx: Transaction,
+        pipeline: str,
+        trigger_id: int | None,
+        backfill_id: str | None,
+        limits: Limits,
+    ) -> tuple[str, str]:
         checks = [
-            (limits.trigger, "trigger_id = :trigger_id", "of its trigger"),
-            (limits.pipeline, "pipeline = :pipeline", f"of pipeline {pipeline}"),
-            (limits.project, "1 = 1", "in the project"),
+            ("trigger", limits.trigger, "trigger_id", trigger_id, "of its trigger"),
+            ("backfill", limits.backfill, "backfill_id", backfill_id, "of its backfill"),
+            ("pipeline", limits.pipeline, "pipeline", pipeline, f"of pipeline {pipeline}"),
+            ("project", limits.project, "project", self.project, "in the project"),
         ]
-        for limit, condition, scope in checks:
-            if limit is None or (condition.startswith("trigger") and trigger_id is None):
+        for scope, limit, column, value, words in checks:
+            if limit is None or value is None:
                 continue
             running = tx.one(
                 "SELECT COUNT(*) FROM pipeline_runs WHERE project = :project "
-                f"AND status = 'running' AND {condition}",
-                {"project": self.project, "pipeline": pipeline, "trigger_id": trigger_id},
+                f"AND status = 'running' AND {column} = :value",
+                {"project": self.project, "value": value},
             )[0]
             if running >= limit:
+                runs = "run" if running == 1 else "runs"
                 return (
-                    f"waiting: {running} run{'s' if running != 1 else ''} {scope} running "
-                    f"(max_active_runs: {limit})"
+                    f"waiting: {running} {runs} {words} running (max_active_runs: {limit})",
+                    scope,
                 )
-        return ""
+        return "", ""
 
-    def wait(self, run_id: str, owner: str, why: str) -> None:
-        """Leave ``owner``'s leased run queued, saying why, and free it for others."""
-        self.db.execute(
-            "UPDATE pipeline_runs SET reason = :why, claimed_by = NULL, lease_until = NULL "
-            "WHERE id = :id AND claimed_by = :owner AND status = 'queued'",
-            {"why": why, "id": run_id, "owner": owner},
-        )
+    def hold(self, run: QueuedRun, owner: str, why: str, held_by: str = "") -> None:
+        """Leave the run queued, saying why, and give back ``owner``'s lease on it. With
+        ``held_by`` (the limit), every queued run that limit holds says so too."""
+        params = {"why": why, "id": run.run_id, "owner": owner, "project": self.project}
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE pipeline_runs SET reason = :why, claimed_by = NULL, lease_until = NULL "
+                "WHERE id = :id AND claimed_by = :owner AND status = 'queued'",
+                params,
+            )
+            column, value = {
+                "pipeline": ("pipeline", run.pipeline),
+                "trigger": ("trigger_id", run.trigger_id),
+                "backfill": ("backfill_id", run.backfill_id),
+                "project": ("project", self.project),
+            }.get(held_by, (None, None))
+            if column is not None and value is not None:
+                tx.execute(
+                    "UPDATE pipeline_runs SET reason = :why WHERE project = :project "
+                    f"AND status = 'queued' AND {column} = :value AND reason <> :why",
+                    {**params, "value": value},
+                )
 
     def has_active_run(self, trigger_id: int) -> bool:
         """Whether a run of this trigger is queued or running (``skip_if_running``)."""
@@ -484,8 +597,9 @@ class ScheduleStore:
         where = "b.project = :project"
         params: dict[str, Any] = {"project": self.project}
         if backfill_id is not None:
-            where += " AND b.id LIKE :id"
-            params["id"] = backfill_id + "%"
+            where += " AND b.id LIKE :id ESCAPE '!'"
+            escaped = backfill_id.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            params["id"] = escaped + "%"
         with self.db.transaction(write=False) as tx:
             rows = tx.all(
                 'SELECT b.id, b.pipeline, b.status, b.created_at, b.start, b."end", b.every, '
@@ -526,17 +640,28 @@ class ScheduleStore:
         with self.db.transaction(write=False) as tx:
             rows = tx.all(
                 "SELECT id, status, execution_date FROM pipeline_runs "
-                "WHERE backfill_id = :id ORDER BY execution_date, id",
-                {"id": backfill_id},
+                "WHERE project = :project AND backfill_id = :id ORDER BY execution_date, id",
+                {"id": backfill_id, "project": self.project},
             )
         return [(row[0], row[1], self._read_ts(row[2])) for row in rows]
 
     def set_backfill_status(self, backfill_id: str, status: str, reason: str = "") -> None:
         self.db.execute(
             "UPDATE backfills SET status = :status, "
-            "reason = CASE WHEN :reason = '' THEN reason ELSE :reason END WHERE id = :id",
-            {"status": status, "reason": reason, "id": backfill_id},
+            "reason = CASE WHEN :reason = '' THEN reason ELSE :reason END "
+            "WHERE project = :project AND id = :id",
+            {"status": status, "reason": reason, "id": backfill_id, "project": self.project},
         )
+
+    def cancel_queued(self, backfill_id: str, reason: str) -> int:
+        """Cancel every still-queued run of the backfill, at once; return how many."""
+        return self.db.execute(
+            "UPDATE pipeline_runs SET status = 'cancelled', finished_at = :at, reason = :reason, "
+            "cancel_requested_at = :at, cancel_reason = :reason, lease_until = NULL "
+            "WHERE project = :project AND backfill_id = :id AND status = 'queued'",
+            {"at": self._ts(time.time()), "reason": reason, "id": backfill_id,
+             "project": self.project},
+        )  # fmt: skip
 
     # -- alerts ----------------------------------------------------------------------------
 
@@ -552,16 +677,27 @@ class ScheduleStore:
         )
 
 
-_INSERT_TRIGGER = """
+_UPSERT_TRIGGER = """
 INSERT INTO triggers (project, pipeline, name, created_at, type, spec, fingerprint, enabled,
     updated_at)
 VALUES (:project, :pipeline, :name, :now, :type, :spec, :fingerprint, :enabled, :now)
+ON CONFLICT (project, pipeline, name) DO UPDATE SET
+    type = excluded.type, spec = excluded.spec, fingerprint = excluded.fingerprint,
+    enabled = excluded.enabled, updated_at = excluded.updated_at, removed_at = NULL
 """
 
 _UPDATE_TRIGGER = """
 UPDATE triggers SET type = :type, spec = :spec, fingerprint = :fingerprint,
     enabled = :enabled, updated_at = :now
 WHERE id = :id
+"""
+
+_REMOVE_TRIGGER = "UPDATE triggers SET removed_at = :now, updated_at = :now WHERE id = :id"
+
+_MARK_CANCELLED_QUEUED = """
+UPDATE pipeline_runs SET status = 'cancelled', finished_at = :at, reason = :reason,
+    lease_until = NULL
+WHERE id = :id AND status = 'queued'
 """
 
 _INSERT_QUEUED_RUN = """

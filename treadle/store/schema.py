@@ -85,6 +85,9 @@ triggers = Table(
     Column("updated_at", Timestamp),
     Column("token_hash", String(128)),  # an API trigger's token, hashed (sha256)
     Column("token_created_at", Timestamp),
+    # a trigger deleted from its file is kept, removed, with its fires: added back, it
+    # does not fire its old slots again
+    Column("removed_at", Timestamp),
     UniqueConstraint("project", "pipeline", "name"),
 )
 

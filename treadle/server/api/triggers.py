@@ -55,13 +55,18 @@ def start_run(
     scheduler = _scheduler(request)
     if credentials is None:
         raise _unauthorized("send the trigger's token as `Authorization: Bearer <token>`")
-    try:
-        record = scheduler.api_trigger(pipeline, trigger)
-    except UnknownName:
-        # the same answer as a wrong token: an unauthenticated caller learns nothing
-        raise _unauthorized("unknown trigger or wrong token") from None
-    if not scheduler.store.token_matches(record.id, credentials.credentials):
+    # the token first: a caller without it learns nothing, not even whether the trigger exists
+    record = scheduler.schedules.trigger(pipeline, trigger)
+    if (
+        record is None
+        or record.type != "api"
+        or not scheduler.schedules.token_matches(record.id, credentials.credentials)
+    ):
         raise _unauthorized("unknown trigger or wrong token")
+    try:
+        record = scheduler.api_trigger(pipeline, trigger)  # as the file says now
+    except UnknownName:
+        raise _unauthorized("unknown trigger or wrong token") from None
     body = body or RunRequest()
     run_id = scheduler.queue_api_run(record, body.variables, body.execution_date)
     return RunCreated(run_id=run_id, pipeline=pipeline, trigger=trigger)
