@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -302,34 +302,26 @@ class Scheduler:
                 self._events_seen[record.id] = max(finished_at, seen)
 
     def describe_triggers(self, now: datetime) -> list[dict[str, Any]]:
-        """Every trigger in the store, with its last and next slot (``triggers list``)."""
+        """Every trigger in the store, with its last and next slot in its own time zone
+        (``triggers list``)."""
         rows = []
         for record in self.schedules.triggers():
             spec = self._specs.get((record.pipeline, record.name))
+            zone = ZoneInfo(spec.timezone) if spec is not None else UTC
             next_slot = None
             if spec is not None and spec.type is TriggerType.SCHEDULE and spec.enabled:
                 next_slot = self._schedule(spec, record).next_after(now)
-                if next_slot is not None:  # shown in the trigger's own time zone
-                    next_slot = next_slot.astimezone(ZoneInfo(spec.timezone))
-            schedule = ""
-            if spec is not None:
-                schedule = spec.schedule or (
-                    f"every {spec.to_dict().get('every')}"
-                    if spec.every
-                    else f"after {spec.after}"
-                    if spec.after
-                    else ""
-                )
+            last_slot = None if record.last_slot is None else to_datetime(record.last_slot)
             rows.append(
                 {
                     "pipeline": record.pipeline,
                     "name": record.name,
                     "type": record.type,
-                    "schedule": schedule,
+                    "schedule": _describe_schedule(spec),
                     "enabled": record.enabled,
                     "has_token": record.has_token,
-                    "last_slot": _iso(record.last_slot),
-                    "next_slot": next_slot.isoformat() if next_slot is not None else None,
+                    "last_slot": _in_zone(last_slot, zone),
+                    "next_slot": _in_zone(next_slot, zone),
                 }
             )
         return rows
@@ -501,8 +493,18 @@ class Scheduler:
             self.runs.close()
 
 
-def _iso(unix_seconds: float | None) -> str | None:
-    return None if unix_seconds is None else to_datetime(unix_seconds).isoformat()
+def _in_zone(moment: datetime | None, zone: tzinfo) -> str | None:
+    return None if moment is None else moment.astimezone(zone).isoformat()
+
+
+def _describe_schedule(spec: TriggerSpec | None) -> str:
+    if spec is None:
+        return ""
+    if spec.schedule:
+        return spec.schedule
+    if spec.every:
+        return f"every {spec.to_dict()['every']}"
+    return f"after {spec.after}" if spec.after else ""
 
 
 def _mtime(path: Path) -> float:
