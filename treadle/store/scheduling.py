@@ -607,11 +607,11 @@ class ScheduleStore:
                 f"WHERE {where} ORDER BY b.created_at DESC, b.id",
                 params,
             )
-            counts = tx.all(
-                "SELECT backfill_id, status, COUNT(*) FROM pipeline_runs "
-                "WHERE project = :project AND backfill_id IS NOT NULL "
-                "GROUP BY backfill_id, status",
-                {"project": self.project},
+            counts = tx.all(  # only the backfills asked for (by the backfill_id index)
+                "SELECT r.backfill_id, r.status, COUNT(*) FROM pipeline_runs r "
+                f"JOIN backfills b ON b.id = r.backfill_id WHERE {where} "
+                "GROUP BY r.backfill_id, r.status",
+                params,
             )
         by_backfill: dict[str, dict[str, int]] = {}
         for bid, status, count in counts:
