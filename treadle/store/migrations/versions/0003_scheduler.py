@@ -33,7 +33,6 @@ def upgrade() -> None:
         batch.add_column(sa.Column("updated_at", Timestamp, nullable=True))
         batch.add_column(sa.Column("token_hash", sa.String(128), nullable=True))
         batch.add_column(sa.Column("token_created_at", Timestamp, nullable=True))
-        batch.add_column(sa.Column("removed_at", Timestamp, nullable=True))
     with op.batch_alter_table("backfills") as batch:
         batch.add_column(sa.Column("start", Timestamp, nullable=True))
         batch.add_column(sa.Column("end", Timestamp, nullable=True))
@@ -66,7 +65,7 @@ def downgrade() -> None:
             batch.drop_column(name)
     with op.batch_alter_table("triggers") as batch:
         for name in (
-            "removed_at", "token_created_at", "token_hash", "updated_at", "enabled", "fingerprint", "spec",
+            "token_created_at", "token_hash", "updated_at", "enabled", "fingerprint", "spec",
             "type",
         ):  # fmt: skip
             batch.drop_column(name)
