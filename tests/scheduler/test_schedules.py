@@ -340,12 +340,15 @@ def test_every_is_anchored_at_start_in_absolute_time():
     assert every.latest_at_or_before(utc(2024, 3, 30, 6, 59)) is None
 
 
-def test_every_without_start_is_anchored_at_first_seen_and_stops_at_end():
+def test_every_without_start_is_aligned_to_the_clock_and_stops_at_end():
     every = schedule_for(spec(every=900.0, end=utc(2024, 6, 1, 12, 30)), FIRST_SEEN)
-    assert slots(every, utc(2024, 1, 1), 5) == [
+    assert slots(every, utc(2024, 6, 1, 11, 50), 5) == [
         utc(2024, 6, 1, 12, 0), utc(2024, 6, 1, 12, 15), utc(2024, 6, 1, 12, 30),
     ]  # fmt: skip
+    assert every.latest_at_or_before(utc(2024, 6, 1, 12, 7, 30)) == utc(2024, 6, 1, 12, 0)
     assert every.latest_at_or_before(utc(2030, 1, 1)) == utc(2024, 6, 1, 12, 30)
+    daily = schedule_for(spec(every=86400.0), FIRST_SEEN)
+    assert daily.next_after(FIRST_SEEN) == utc(2024, 6, 2)  # midnight UTC, not 12:00
 
 
 def test_every_with_fractions_of_a_second():

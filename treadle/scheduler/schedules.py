@@ -36,6 +36,9 @@ _TICK = timedelta(microseconds=1)
 _MARGIN = timedelta(hours=3)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # where `every:` slots count from without a start
+
+
 class Schedule(Protocol):
     def next_after(self, after: datetime) -> datetime | None:
         """The first slot strictly after ``after``, in UTC; None when there is none.
@@ -201,7 +204,8 @@ def schedule_for(spec: TriggerSpec, first_seen: datetime) -> Schedule:
     if spec.type is not TriggerType.SCHEDULE:
         raise ValueError(f"trigger {spec.name!r} is {spec.type.value}-triggered: no schedule")
     if spec.every is not None:
-        return IntervalSchedule(spec.every, spec.start or first_seen, spec.end)
+        # without a start, slots are aligned to the clock (every: 15m → :00, :15, :30, :45)
+        return IntervalSchedule(spec.every, spec.start or EPOCH, spec.end)
     if spec.schedule is None:
         raise ValueError(f"trigger {spec.name!r} has neither schedule nor every")
     if spec.schedule == "@once":
