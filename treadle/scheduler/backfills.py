@@ -194,13 +194,18 @@ def run_backfill(
     here (Ctrl-C) or from elsewhere (``treadle backfill cancel``)."""
     store = scheduler.schedules
     record = find_backfill(store, backfill_id)
+    looked_at = time.monotonic()
     try:
         while record.status != "cancelled" and not is_done(record.runs, record.total):
-            scheduler.start_queued(backfill_id=record.id)
+            started = scheduler.start_queued(backfill_id=record.id)
             if on_progress is not None:
                 on_progress(record.runs)
             scheduler.wait_for_wake(poll)
-            record = find_backfill(store, backfill_id)
+            # between runs, start the next one at once; read the progress (and a cancel
+            # from elsewhere) when nothing started, or every ``poll`` seconds
+            if not started or time.monotonic() - looked_at >= poll:
+                record = find_backfill(store, backfill_id)
+                looked_at = time.monotonic()
     except KeyboardInterrupt:
         cancel_backfill(store, backfill_id, "cancelled with Ctrl-C")
         scheduler.wait_idle()
