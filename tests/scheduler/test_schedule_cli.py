@@ -193,3 +193,13 @@ def test_a_port_in_use_is_a_clear_error(project) -> None:
         done = treadle("scheduler", str(project.root), "--port", str(port), timeout=60)
     assert done.returncode == 2
     assert "in use" in done.stderr
+
+
+def test_a_trigger_variable_typo_is_reported_by_validate(project) -> None:
+    _project(
+        project,
+        "triggers:\n  - name: daily\n    schedule: '@daily'\n    variables: {mnth: '2024-02'}\n",
+    )
+    done = treadle("validate", str(project.root))
+    assert done.returncode == 2
+    assert "pipelines/etl/triggers.yaml:2" in done.stderr and "month" in done.stderr

@@ -490,3 +490,66 @@ def _a_dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_cancel_stops_a_waiting_sensor_and_spares_the_scheduler(project) -> None:
+    project.block(
+        "sensors",
+        "never",
+        """
+        from treadle import sensor
+
+        @sensor
+        def never():
+            return False
+        """,
+    )
+    project.pipeline(
+        "etl",
+        """
+        blocks:
+          - name: never
+            type: sensor
+            interval: 0.2s
+            timeout: 1h
+        """,
+    )
+    _triggers(project, "etl", "triggers:\n  - name: hook\n    type: api\n")
+    from treadle.scheduler.launch import cancel_run
+
+    stop = threading.Event()
+    with Scheduler(project.root) as scheduler:
+        thread = threading.Thread(target=scheduler.serve, args=(stop,))
+        thread.start()
+        record = scheduler.api_trigger("etl", "hook")
+        run_id = scheduler.queue_api_run(record)
+        deadline = time.monotonic() + 30
+        while scheduler.runs.get_run(run_id).run.status.value != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)  # the sensor is waiting between polls
+        outcome = cancel_run(project.root, run_id)  # must not signal this process
+        assert outcome.status == "cancelled"
+        assert thread.is_alive()
+        stop.set()
+        thread.join(10)
+
+
+def test_a_new_trigger_with_a_past_start_and_no_catchup_runs_the_latest_slot(
+    project, scheduler_for
+) -> None:
+    _one_block(project)
+    _triggers(
+        project,
+        "etl",
+        """
+        triggers:
+          - name: daily
+            schedule: "0 5 * * *"
+            start: 2023-06-01
+            catchup: false
+        """,
+    )
+    scheduler = scheduler_for(T0 + timedelta(hours=7))
+    scheduler.tick(T0 + timedelta(hours=7), start_runs=False)
+    assert _dates(_runs(scheduler)) == [T0 + timedelta(hours=5)]

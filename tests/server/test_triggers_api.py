@@ -170,3 +170,14 @@ def test_a_disabled_trigger_answers_401_without_the_token_and_422_with_it(api, p
     right = client.post(URL, json={})
     assert right.status_code == 422 and "disabled" in right.json()["message"]
     assert scheduler.runs.list_runs() == []
+
+
+def test_without_the_token_a_bad_body_is_still_401(api) -> None:
+    client, scheduler, _ = api
+    del client.headers["Authorization"]
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        answer = client.post(URL, json={"variablez": {}}, headers=headers)
+        assert answer.status_code == 401, answer.text
+        nope = client.post("/api/v1/triggers/nope/x/runs", json={"x": 1}, headers=headers)
+        assert nope.status_code == 401
+    assert scheduler.runs.list_runs() == []

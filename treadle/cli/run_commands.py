@@ -163,8 +163,8 @@ def cancel(
         stdout().print(f"run {outcome.run_id} cancelled")
     elif outcome.status is None:
         stdout().print(
-            f"cancel of run {outcome.run_id} requested: it runs on {outcome.host or 'another machine'}"
-            " and stops at its next check"
+            f"cancel of run {outcome.run_id} requested: it stops at its next check "
+            f"(on {outcome.host or 'another machine'}), after the block it is running"
         )
     else:
         stdout().print(f"run {outcome.run_id} ended {outcome.status} before it could be stopped")

@@ -110,12 +110,12 @@ def list_triggers(project: ProjectOption = Path("."), as_json: JsonOption = Fals
         now = running.clock.now()
         running.reload(now, force=True)
         rows = running.describe_triggers(now)
-    _print_triggers(rows, as_json)
+    _print_triggers(rows, as_json, quiet_when_empty=bool(running.problems))
     if running.problems:
         raise ProjectInvalid(running.problems)
 
 
-def _print_triggers(rows: list[dict[str, Any]], as_json: bool) -> None:
+def _print_triggers(rows: list[dict[str, Any]], as_json: bool, quiet_when_empty: bool) -> None:
     if as_json:
         stdout().print_json(json.dumps(rows))
         return
@@ -129,7 +129,10 @@ def _print_triggers(rows: list[dict[str, Any]], as_json: bool) -> None:
             row["pipeline"], row["name"], row["type"], row["schedule"],
             "yes" if row["enabled"] else "no", row["last_slot"] or "", row["next_slot"] or "",
         )  # fmt: skip
-    stdout().print(table if rows else "no triggers: add them in pipelines/NAME/triggers.yaml")
+    if rows:
+        stdout().print(table)
+    elif not quiet_when_empty:
+        stdout().print("no triggers: add them in pipelines/NAME/triggers.yaml")
 
 
 @triggers_app.command("token")
@@ -219,7 +222,7 @@ backfill_app = typer.Typer(
 app.add_typer(backfill_app, name="backfill")
 
 
-@backfill_app.command("create", hidden=True)
+@backfill_app.command("create")
 def create_backfill(
     pipeline: Annotated[str, typer.Argument(help="The pipeline to backfill.")],
     start: Annotated[str, typer.Option(help="First execution date (ISO), included.")],
@@ -233,7 +236,8 @@ def create_backfill(
     dry_run: Annotated[bool, typer.Option(help="Show the runs it would make; make none.")] = False,
     project: ProjectOption = Path("."),
 ) -> None:
-    """One run per slot from --start to --end (both included)."""
+    """One run per slot from --start to --end (both included); `treadle backfill PIPELINE
+    …` is short for `treadle backfill create PIPELINE …`."""
     from treadle.scheduler import backfills
     from treadle.scheduler.service import Scheduler
 
@@ -243,13 +247,15 @@ def create_backfill(
         )
         console = stdout()
         if dry_run:
-            console.print(f"backfill {plan.id}: {plan.total} runs of {plan.pipeline}")
+            runs = "run" if plan.total == 1 else "runs"
+            console.print(f"backfill {plan.id}: {plan.total} {runs} of {plan.pipeline}")
             for slot in plan.slots:
                 console.print(f"  {slot.isoformat()}")
             return
         new, queued = backfills.queue_backfill(running.schedules, plan, concurrency)
         what = "created" if new else "found (same pipeline, range and variables)"
-        console.print(f"backfill {plan.id} {what}: {plan.total} runs, {queued} queued now")
+        doing = "its failed runs run again" if retry_failed else f"{queued} queued now"
+        console.print(f"backfill {plan.id} {what}: {plan.total} runs, {doing}")
         with _progress(plan.total) as update:
             if retry_failed:
                 record = backfills.retry_failed(running, plan.id, update)

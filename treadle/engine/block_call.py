@@ -23,6 +23,7 @@ from treadle.blocks.module import LoadedBlock, load_block_file
 from treadle.engine.block_logs import BlockLog, capture_output
 from treadle.engine.outputs import OutputMeta
 from treadle.engine.resources import Meter
+from treadle.engine.stopping import stop_flag
 from treadle.engine.tasks import BlockTask, TaskOutcome
 from treadle.errors import BlockTimeout, ErrorInfo
 from treadle.events import BlockStatus
@@ -165,7 +166,8 @@ def _call_main(
             return result
         if time.monotonic() + task.block.sensor_interval > deadline:
             raise BlockTimeout(f"sensor {task.block.name!r} was still waiting at its timeout")
-        time.sleep(task.block.sensor_interval)
+        if stop_flag(task.run.run_id).wait(task.block.sensor_interval):
+            raise KeyboardInterrupt  # the run was cancelled: stop waiting now
 
 
 def _conditions_hold(

@@ -34,6 +34,7 @@ from treadle.engine.inputs import InputResolver
 from treadle.engine.outputs import OutputMeta
 from treadle.engine.plan import RunPlan
 from treadle.engine.sink import EventSink
+from treadle.engine.stopping import forget, stop_flag
 from treadle.engine.tasks import BlockTask, InputRef, RunContext, TaskOutcome
 from treadle.errors import ErrorInfo
 from treadle.events import (
@@ -137,6 +138,7 @@ class Runner:
         unless the caller also interrupts that thread."""
         with self._lock:
             self._cancel_reason = reason
+        stop_flag(self.run.run_id).set()  # a sensor waiting inline stops waiting
 
     @property
     def cancel_reason(self) -> str | None:
@@ -187,6 +189,7 @@ class Runner:
             raise
         finally:
             self.executor.close()
+            forget(run.run_id)
             duration = time.perf_counter() - started
             self._emit(RunFinished(run.run_id, time.time(), status, duration, self.problem))
         return status

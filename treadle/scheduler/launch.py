@@ -149,10 +149,12 @@ def resume_run(
 def cancel_run(project: str | Path | Project, run_id: str, reason: str = "") -> CancelOutcome:
     """Ask run ``run_id`` to stop, and wait (up to ``CANCEL_WAIT``) until it has.
 
-    The request is recorded, so a run on another machine stops at its next poll (its
-    running block first finishes if it runs inline). A run on this machine also gets
+    The request is recorded, so the run stops at its next check (its running block first
+    finishes if it runs inline). A run of ``treadle run`` on this machine also gets
     SIGTERM, which stops even a block in the middle of long work, and SIGKILL if it has
-    not stopped in time. A run whose process is gone is marked cancelled at once.
+    not stopped in time; a run inside a scheduler, a backfill or any other process that
+    does more than this run is never signalled. A queued run, or one whose process is
+    gone, is marked cancelled at once.
     """
     project = load(project)
     reason = reason or "cancelled with `treadle cancel`"
@@ -160,16 +162,16 @@ def cancel_run(project: str | Path | Project, run_id: str, reason: str = "") -> 
         recover_lost_runs(project, store)
         summary = store.request_cancel(run_id, reason)
         alive = pid_alive(summary.host, summary.pid, summary.pid_started)
-        if summary.status.value == "queued":  # no process yet: no scheduler will start it
+        if summary.status.value == "queued" or alive is False:  # nothing runs it (yet)
             store.mark_cancelled(summary.run_id, reason)
             return CancelOutcome(summary.run_id, "cancelled")
-        if alive is False:
-            store.mark_cancelled(summary.run_id, reason)
-            return CancelOutcome(summary.run_id, "cancelled")
-        if alive:
+        # only a `treadle run` process is the run's own: a scheduler, a backfill or a
+        # notebook runs other things too, and stops this run at its next check instead
+        own_process = alive and summary.trigger == "cli"
+        if own_process:
             _signal(summary.pid, signal.SIGTERM)
         status = _wait_until_finished(store, summary.run_id)
-        if status is None and alive:  # it did not stop in time: stop it for good
+        if status is None and own_process:  # it did not stop in time: stop it for good
             _signal(summary.pid, signal.SIGKILL)
             store.mark_cancelled(summary.run_id, reason + " (killed: it did not stop in time)")
             status = "cancelled"

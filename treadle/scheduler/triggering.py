@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from treadle.engine.api import merge_variables
 from treadle.errors import ProjectInvalid, UserInputError
 from treadle.project.model import Project
 from treadle.project.triggers import TriggerSpec, TriggerType, load_triggers
@@ -47,7 +48,9 @@ def read_all_triggers(project: Project, report: SyncReport) -> dict[str, tuple[T
     found: dict[str, tuple[TriggerSpec, ...]] = {}
     for name in project.pipelines:
         try:
-            found[name] = load_triggers(project.root, name, known_pipelines=project.pipelines)
+            specs = load_triggers(project.root, name, known_pipelines=project.pipelines)
+            _check_variables(project, name, specs)
+            found[name] = specs
         except ProjectInvalid as exc:
             report.problems.extend(exc.problems)
             report.invalid.add(name)
@@ -55,6 +58,26 @@ def read_all_triggers(project: Project, report: SyncReport) -> dict[str, tuple[T
             report.problems.append(exc)
             report.invalid.add(name)
     return found
+
+
+def _check_variables(project: Project, pipeline: str, specs: tuple[TriggerSpec, ...]) -> None:
+    """A trigger's variables that look like typos of the pipeline's are refused here, as
+    `--var` and the API refuse them, rather than when its first run starts."""
+    problems = []
+    for spec in specs:
+        try:
+            merge_variables(project.pipeline(pipeline), spec.variables)
+        except UserInputError as exc:
+            problems.append(
+                UserInputError(
+                    f"trigger {spec.name!r}: {exc.message}",
+                    path=f"pipelines/{pipeline}/triggers.yaml",
+                    line=spec.line or None,
+                    hint=exc.hint,
+                )
+            )
+    if problems:
+        raise ProjectInvalid(problems)
 
 
 def sync_triggers(project: Project, store: ScheduleStore, now: float) -> SyncReport:
@@ -96,14 +119,14 @@ def due_slots(
     """The slots to fire now, oldest first.
 
     Slots that already fired (up to ``last_slot``) never fire again, whatever the clock
-    does. A trigger seen for the first time starts at ``first_seen`` (or, with
-    ``catchup``, at its ``start``). ``catchup`` fires every missed slot in order (at most
+    does. A trigger seen for the first time starts at its ``start``, or without one when
+    it is first seen (``first_seen``): no run for a slot from before it existed. ``catchup`` fires every missed slot in order (at most
     ``CATCHUP_BATCH`` per call); without it only the most recent missed slot fires, as
     in Airflow.
     """
     if last_slot is not None:
         after = last_slot
-    elif catchup and start is not None:
+    elif start is not None:  # a start in the past: its missed slots count as missed
         after = start - _TICK
     else:
         after = first_seen - _TICK

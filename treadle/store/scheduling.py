@@ -520,10 +520,8 @@ class ScheduleStore:
             )[0]
             if running >= limit:
                 runs = "run" if running == 1 else "runs"
-                return (
-                    f"waiting: {running} {runs} {words} running (max_active_runs: {limit})",
-                    scope,
-                )
+                setting = "concurrency" if scope == "backfill" else "max_active_runs"
+                return f"waiting: {running} {runs} {words} running ({setting}: {limit})", scope
         return "", ""
 
     def hold(self, run: QueuedRun, owner: str, why: str, held_by: str = "") -> None:

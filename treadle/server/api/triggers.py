@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from treadle.errors import UnknownName
 from treadle.scheduler.service import Scheduler
+from treadle.store.scheduling import TriggerRecord
 
 router = APIRouter(prefix="/triggers", tags=["triggers"])
 _bearer = HTTPBearer(auto_error=False)
@@ -44,18 +45,18 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-@router.post("/{pipeline}/{trigger}/runs", status_code=201, response_model=RunCreated)
-def start_run(
+def authorized_trigger(
     pipeline: str,
     trigger: str,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    body: RunRequest | None = None,
-) -> RunCreated:
+) -> TriggerRecord:
+    """The API trigger the bearer token opens; 401 for anything else. A dependency, so
+    it answers before the body is looked at: a caller without the token learns nothing,
+    not even whether the trigger exists."""
     scheduler = _scheduler(request)
     if credentials is None:
         raise _unauthorized("send the trigger's token as `Authorization: Bearer <token>`")
-    # the token first: a caller without it learns nothing, not even whether the trigger exists
     record = scheduler.schedules.trigger(pipeline, trigger)
     if (
         record is None
@@ -64,9 +65,18 @@ def start_run(
     ):
         raise _unauthorized("unknown trigger or wrong token")
     try:
-        record = scheduler.api_trigger(pipeline, trigger)  # as the file says now
+        return scheduler.api_trigger(pipeline, trigger)  # as the file says now
     except UnknownName:
         raise _unauthorized("unknown trigger or wrong token") from None
+
+
+@router.post("/{pipeline}/{trigger}/runs", status_code=201, response_model=RunCreated)
+def start_run(
+    record: Annotated[TriggerRecord, Depends(authorized_trigger)],
+    request: Request,
+    body: RunRequest | None = None,
+) -> RunCreated:
+    """Queue a run of the trigger's pipeline, with the body's variables and date."""
     body = body or RunRequest()
-    run_id = scheduler.queue_api_run(record, body.variables, body.execution_date)
-    return RunCreated(run_id=run_id, pipeline=pipeline, trigger=trigger)
+    run_id = _scheduler(request).queue_api_run(record, body.variables, body.execution_date)
+    return RunCreated(run_id=run_id, pipeline=record.pipeline, trigger=record.name)

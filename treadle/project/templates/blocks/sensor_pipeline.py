@@ -24,7 +24,7 @@ PIPELINE = "load_taxi"
 @sensor
 def sensor_pipeline(*, execution_date):
     # The same execution date, to the second: right when both pipelines run on the same
-    # schedule or are run by hand with the same --date. When they run at different times of
+    # schedule or are run by hand with the same --execution-date. When they run at different times of
     # day, pass execution_date.date() to accept any run of load_taxi on that day (UTC).
     # To accept any successful run that finished in the last 6 hours, whatever its date,
     # give no date and within="6h".
