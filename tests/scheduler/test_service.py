@@ -553,3 +553,21 @@ def test_a_new_trigger_with_a_past_start_and_no_catchup_runs_the_latest_slot(
     scheduler = scheduler_for(T0 + timedelta(hours=7))
     scheduler.tick(T0 + timedelta(hours=7), start_runs=False)
     assert _dates(_runs(scheduler)) == [T0 + timedelta(hours=5)]
+
+
+def test_queued_runs_of_a_disabled_trigger_wait_until_it_is_enabled(project, scheduler_for) -> None:
+    _one_block(project)
+    text = 'triggers:\n  - name: hourly\n    schedule: "0 * * * *"\n    enabled: {}\n'
+    _triggers(project, "etl", text.format("true"))
+    scheduler = scheduler_for()
+    scheduler.tick(T0, start_runs=False)  # queued
+    _triggers(project, "etl", text.format("false"))
+    scheduler.reload(T0, force=True)
+    scheduler.start_queued()
+    [run] = _runs(scheduler)
+    assert (run.status.value, run.reason) == ("queued", "waiting: its trigger hourly is disabled")
+    _triggers(project, "etl", text.format("true"))
+    scheduler.reload(T0, force=True)
+    scheduler.start_queued()
+    assert scheduler.wait_idle()
+    assert _runs(scheduler)[0].status.value == "succeeded"

@@ -408,6 +408,10 @@ class Scheduler:
             return self.workers - len(self._active)
 
     def _try_start(self, queued: QueuedRun) -> StartOutcome:
+        spec = self._trigger_spec(queued)
+        if spec is not None and not spec.enabled:  # paused, as in Airflow: runs wait
+            why = f"waiting: its trigger {spec.name} is disabled"
+            return StartOutcome(why=why, held_by="trigger")
         me = os.getpid()
         outcome = self.schedules.start_queued(
             queued.run_id,
@@ -421,10 +425,13 @@ class Scheduler:
             self._submit(queued)
         return outcome
 
+    def _trigger_spec(self, queued: QueuedRun) -> TriggerSpec | None:
+        if queued.trigger_id is None or not queued.triggered_by:
+            return None
+        return self._specs.get((queued.pipeline, queued.triggered_by))
+
     def _limits(self, queued: QueuedRun) -> Limits:
-        spec = None
-        if queued.trigger_id is not None and queued.triggered_by:
-            spec = self._specs.get((queued.pipeline, queued.triggered_by))
+        spec = self._trigger_spec(queued)
         pipeline = self.project.pipelines.get(queued.pipeline)
         return Limits(
             project=self.project.settings.max_active_runs,
