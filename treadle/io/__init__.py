@@ -1,7 +1,9 @@
-"""Connectors: DuckDB and project files now; PostgreSQL, GCS, BigQuery and S3 later.
+"""Connectors: DuckDB, project files and PostgreSQL now; GCS, BigQuery and S3 later.
 
-``from treadle.io import DuckDB`` imports only ``treadle.io.duckdb`` (and duckdb, pyarrow):
-importing ``treadle.io`` itself loads no data library. ``CONNECTORS`` is the whole list.
+``from treadle.io import DuckDB`` imports only ``treadle.io.duckdb`` (and duckdb, pyarrow);
+``from treadle.io import Postgres`` only ``treadle.io.postgres`` (and psycopg, pyarrow), or
+raises ``MissingExtra`` naming ``pip install 'treadle[postgres]'`` when psycopg is missing.
+Importing ``treadle.io`` itself loads no data library. ``CONNECTORS`` is the whole list.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from treadle.io.duckdb import DuckDB as DuckDB
     from treadle.io.files import Files as Files
+    from treadle.io.postgres import Postgres as Postgres
 
 #: Public name -> module that defines it. Each module holds one connector and imports its
 #: client library at the top, so a name costs nothing until it is used.
 CONNECTORS: dict[str, str] = {
     "DuckDB": "treadle.io.duckdb",
     "Files": "treadle.io.files",
+    "Postgres": "treadle.io.postgres",  # psycopg 3, COPY; pip install treadle[postgres]
     # Added by the connections issue, each needing its extra (pip install treadle[...]):
-    # "Postgres": "treadle.io.postgres",   # psycopg 3, COPY
     # "GCS": "treadle.io.gcs",             # google-cloud-storage
     # "BigQuery": "treadle.io.bigquery",   # google-cloud-bigquery
     # "S3": "treadle.io.s3",               # boto3 / fsspec
