@@ -72,7 +72,7 @@ def test_missing_env_var_names_it_and_its_line(project, monkeypatch):
         """,
     )
     with pytest.raises(UserInputError) as info:
-        load_io_config(project.root)
+        load_io_config(project.root).profile("default")
     error = info.value
     assert "TREADLE_TEST_MISSING" in error.message
     assert (error.path, error.line) == ("io_config.yaml", 4)
@@ -95,8 +95,9 @@ def test_variables_come_from_the_run(project):
 
 def test_missing_variable_names_it_and_its_line(project):
     project.write("io_config.yaml", "default:\n  A: 1\n  B: \"{{ variables('schema') }}\"\n")
+    config = load_io_config(project.root, {"schemas": "x"})
     with pytest.raises(UserInputError) as info:
-        load_io_config(project.root, {"schemas": "x"})
+        config.profile("default")
     assert "schema" in info.value.message
     assert info.value.line == 3
     assert "schemas" in info.value.hint  # did you mean
@@ -105,7 +106,7 @@ def test_missing_variable_names_it_and_its_line(project):
 def test_secret_is_not_available_yet(project):
     project.write("io_config.yaml", "dev:\n  PASSWORD: \"{{ secret('pg_password') }}\"\n")
     with pytest.raises(UserInputError, match="secret store") as info:
-        load_io_config(project.root)
+        load_io_config(project.root).profile("dev")
     assert info.value.line == 2
     assert "pg_password" in info.value.message
 
@@ -214,3 +215,24 @@ def test_commented_out_profile_needs_no_env_vars(project, monkeypatch):
     config = load_io_config(project.root)
     assert config.names == ("default",)
     assert config.profile("default") == {"DUCKDB_DATABASE": ".treadle/w.duckdb"}
+
+
+def test_a_value_missing_in_one_profile_does_not_stop_the_others(project, monkeypatch):
+    monkeypatch.delenv("PROD_PASSWORD", raising=False)
+    project.write(
+        "io_config.yaml",
+        """
+        default:
+          DUCKDB_DATABASE: x.duckdb
+        prod:
+          POSTGRES_HOST: db.example.com
+          POSTGRES_PASSWORD: "{{ env_var('PROD_PASSWORD') }}"
+          POSTGRES_USER: "{{ variables('user') }}"
+        """,
+    )
+    config = load_io_config(project.root)
+    assert config.profile("default") == {"DUCKDB_DATABASE": "x.duckdb"}
+    with pytest.raises(UserInputError) as info:
+        config.profile("prod")
+    messages = str(info.value)
+    assert "PROD_PASSWORD" in messages and "'user'" in messages and "io_config.yaml:5" in messages

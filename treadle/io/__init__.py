@@ -28,7 +28,23 @@ CONNECTORS: dict[str, str] = {
     # "S3": "treadle.io.s3",               # boto3 / fsspec
 }
 
+#: Which connector a profile of io_config.yaml is for, by the keys it sets: the first
+#: prefix that one of its keys starts with wins; a profile with none (like the default
+#: ``default``) is DuckDB's.
+PROFILE_KINDS: tuple[tuple[str, str], ...] = (
+    ("POSTGRES_", "Postgres"),
+    ("DUCKDB_", "DuckDB"),
+)
+
 __all__ = sorted(CONNECTORS)
+
+
+def connector_name_for(settings: dict[str, Any]) -> str:
+    """The connector (a name in ``CONNECTORS``) for a profile's settings."""
+    for prefix, name in PROFILE_KINDS:
+        if any(str(key).startswith(prefix) for key in settings):
+            return name
+    return "DuckDB"
 
 
 def __getattr__(name: str) -> Any:

@@ -61,6 +61,11 @@ class Connector(ABC):
         not a table or a bad argument; the backend's own error otherwise.
         """
 
+    def check(self) -> str:
+        """Connect (and run the cheapest query) to prove the settings work; return where
+        it connected, without secrets (``treadle io test``). Raises what connecting raises."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be tested yet")
+
     def close(self) -> None:
         """Release connections; safe to call twice. The connector reopens on next use."""
 

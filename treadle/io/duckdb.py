@@ -63,6 +63,10 @@ class DuckDB(Connector):
             self._connection = duckdb.connect(self.database)
         return self._connection
 
+    def check(self) -> str:
+        self.connection.execute("select 1").fetchall()
+        return f"DuckDB {self.database}"
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()

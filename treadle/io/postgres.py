@@ -223,6 +223,10 @@ class Postgres(Connector):
     def __repr__(self) -> str:
         return f"Postgres({self.where})"
 
+    def check(self) -> str:
+        self.connection.execute("select 1")
+        return f"PostgreSQL {self.where}"
+
     @property
     def connection(self) -> psycopg.Connection[Any]:
         """The open psycopg connection (autocommit), for anything this class does not wrap."""

@@ -13,7 +13,8 @@ The file is rendered with Jinja2 before it is parsed as YAML. Three functions ar
 available: ``env_var('X')`` (the process environment, then the project's ``.env``),
 ``variables('x')`` (the run's variables) and ``secret('name')`` (the secret store, which
 does not exist yet). Each also takes a default: ``env_var('X', 'fallback')``. A missing
-name is an error naming it and the line that uses it. Errors never quote a value, so a
+name is an error naming it and the line that uses it, raised when the profile that uses
+it is asked for (another profile still works). Errors never quote a value, so a
 password read from the environment cannot end up in a log.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import threading
 import traceback
 from collections.abc import Mapping
@@ -34,15 +36,22 @@ from treadle.project.yaml_source import parse_yaml
 IO_CONFIG_FILE = "io_config.yaml"
 ENV_FILE = ".env"
 _MISSING = object()
+_PLACEHOLDER = re.compile(r"__treadle_missing_\d+__")
 
 
 @dataclass(frozen=True)
 class IoConfig:
-    """The rendered profiles of one project's ``io_config.yaml``."""
+    """The rendered profiles of one project's ``io_config.yaml``.
+
+    A value that could not be filled in (a missing env var, variable or secret) is an
+    error only for the profile that holds it: an unset ``PROD_PASSWORD`` does not stop
+    the ``dev`` profile from working."""
 
     path: Path
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     exists: bool = True
+    #: the problem behind each placeholder left in ``profiles``, with its line
+    missing: Mapping[str, UserInputError] = field(default_factory=dict)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -55,7 +64,9 @@ class IoConfig:
         project without ``io_config.yaml`` has an empty ``default`` profile and no other.
         """
         if name in self.profiles:
-            return copy.deepcopy(dict(self.profiles[name]))
+            settings = copy.deepcopy(dict(self.profiles[name]))
+            self._raise_missing(settings)
+            return settings
         if not self.exists:
             if name == "default":
                 return {}
@@ -69,6 +80,21 @@ class IoConfig:
             path=IO_CONFIG_FILE,
             hint=did_you_mean(name, self.names),
         )
+
+    def _raise_missing(self, settings: Mapping[str, Any]) -> None:
+        problems = [
+            self.missing[token]
+            for value in settings.values()
+            if isinstance(value, str)
+            for token in _PLACEHOLDER.findall(value)
+            if token in self.missing
+        ]
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            from treadle.errors import ProjectInvalid
+
+            raise ProjectInvalid(problems)
 
 
 def load_io_config(root: Path, variables: Mapping[str, Any] | None = None) -> IoConfig:
@@ -93,7 +119,7 @@ def load_io_config(root: Path, variables: Mapping[str, Any] | None = None) -> Io
     dotenv = cached.dotenv if cached is not None and cached.key[2] == env_stat else None
     renderer = _Renderer(variables, dotenv, Path(root) / ENV_FILE)
     source = file.read_text(encoding="utf-8")
-    config = _parse(file, source, renderer.render(source))
+    config = _parse(file, source, renderer.render(source), renderer.missing)
     with _cache_lock:
         _cache[file] = _CacheEntry(key, renderer.dotenv, renderer.used, config)
     return config
@@ -119,15 +145,6 @@ def read_dotenv(file: Path) -> dict[str, str]:
     return values
 
 
-class _Missing(Exception):
-    """Raised inside the template; turned into a ``UserInputError`` with the line."""
-
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-
 class _Renderer:
     """Renders the template, recording every value it looked up (for the cache)."""
 
@@ -136,6 +153,7 @@ class _Renderer:
         self.dotenv = dotenv
         self.env_file = env_file
         self.used: list[tuple[str, str, Any]] = []
+        self.missing: dict[str, tuple[str, str]] = {}  # placeholder -> (message, hint)
 
     def env_var(self, name: str, default: Any = _MISSING) -> Any:
         value = os.environ.get(name)
@@ -147,7 +165,7 @@ class _Renderer:
         if value is None:
             if default is not _MISSING:
                 return default
-            raise _Missing(
+            return self._placeholder(
                 f"environment variable {name!r} is not set",
                 f"set {name} in the environment or in the project's {ENV_FILE}",
             )
@@ -160,17 +178,24 @@ class _Renderer:
             return value
         if default is not _MISSING:
             return default
-        raise _Missing(
+        return self._placeholder(
             f"variable {name!r} is not set",
             "define it in the pipeline's variables or pass it to the run"
             + (f"; {did_you_mean(name, list(self.variables))}" if self.variables else ""),
         )
 
     def secret(self, name: str, default: Any = _MISSING) -> Any:
-        raise _Missing(
+        return self._placeholder(
             f"secret({name!r}) is not available: the secret store is not set up yet",
             "use env_var('NAME') with the value in the environment or .env for now",
         )
+
+    def _placeholder(self, message: str, hint: str) -> str:
+        """Stands for a value that could not be filled in; the profile that holds it
+        raises ``message`` when asked for (``IoConfig.profile``)."""
+        token = f"__treadle_missing_{len(self.missing)}__"
+        self.missing[token] = (message, hint)
+        return token
 
     def render(self, source: str) -> str:
         import jinja2  # here, not at the top: reading .env must not cost a Jinja import
@@ -187,11 +212,6 @@ class _Renderer:
             ) from None
         try:
             return template.render()
-        except _Missing as exc:
-            line = _template_line(exc)
-            raise UserInputError(
-                exc.message, path=IO_CONFIG_FILE, line=line, hint=exc.hint
-            ) from None
         except (jinja2.TemplateError, TypeError, ValueError) as exc:
             raise UserInputError(
                 f"template error: {exc}",
@@ -207,7 +227,7 @@ def _without_comment_lines(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith("#") else line for line in source.split("\n"))
 
 
-def _parse(file: Path, source: str, text: str) -> IoConfig:
+def _parse(file: Path, source: str, text: str, missing: Mapping[str, tuple[str, str]]) -> IoConfig:
     try:
         doc = parse_yaml(text, IO_CONFIG_FILE)
     except UserInputError as exc:
@@ -229,7 +249,22 @@ def _parse(file: Path, source: str, text: str) -> IoConfig:
         if not isinstance(settings, dict):
             raise doc.error(f"profile {name!r} must be a mapping of settings", name)
         profiles[str(name)] = settings
-    return IoConfig(file, profiles)
+    return IoConfig(file, profiles, missing=_missing_problems(doc, profiles, missing))
+
+
+def _missing_problems(
+    doc: Any, profiles: Mapping[str, Mapping[str, Any]], missing: Mapping[str, tuple[str, str]]
+) -> dict[str, UserInputError]:
+    """Each placeholder's problem, at the line of the setting that holds it."""
+    problems: dict[str, UserInputError] = {}
+    for profile, settings in profiles.items():
+        for key, value in settings.items():
+            for token in _PLACEHOLDER.findall(value) if isinstance(value, str) else ():
+                message, hint = missing[token]
+                problems[token] = UserInputError(
+                    message, path=IO_CONFIG_FILE, line=doc.line_of(profile, key), hint=hint
+                )
+    return problems
 
 
 def _template_line(exc: BaseException) -> int | None:
