@@ -186,3 +186,28 @@ def test_init_under_a_file_is_a_clear_error(tmp_path):
 def test_version():
     done = treadle("--version")
     assert done.returncode == 0 and done.stdout.startswith("treadle ")
+
+
+def test_example_pipeline_loads_postgres_when_the_dev_profile_is_set(demo, pg_databases):
+    import psycopg
+
+    url = pg_databases.create()
+    dbname = url.rsplit("/", 1)[1]
+    config = demo / "io_config.yaml"
+    config.write_text(
+        config.read_text() + f"dev:\n  POSTGRES_HOST: 127.0.0.1\n  POSTGRES_PORT: 5432\n"
+        f"  POSTGRES_USER: postgres\n  POSTGRES_DBNAME: {dbname}\n"
+    )
+    done = treadle("run", str(demo), "example_pipeline")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("select count(*) from green_taxi").fetchone()[0]
+        types = dict(
+            conn.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_name = 'green_taxi'"
+            ).fetchall()
+        )
+    assert rows > 15_000
+    assert types["lpep_pickup_datetime"].startswith("timestamp")
+    assert types["lpep_pickup_date"] == "date"
