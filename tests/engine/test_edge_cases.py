@@ -367,3 +367,27 @@ def test_a_full_disk_while_storing_an_output_fails_the_run_clearly(project):
     assert outcome["after"] == "succeeded"  # it had the value in memory; the run still fails
     leftovers = [p.name for p in (project.root / ".treadle/outputs").rglob(".*.tmp")]
     assert leftovers == [], leftovers
+
+
+def test_a_profile_missing_a_value_masks_the_others_and_runs(project, monkeypatch):
+    monkeypatch.setenv("TREADLE_TEST_DEV_PASSWORD", "dev-pw-secret-1")
+    monkeypatch.delenv("TREADLE_TEST_PROD_PASSWORD", raising=False)
+    project.write(
+        "io_config.yaml",
+        """
+        dev:
+          POSTGRES_PASSWORD: "{{ env_var('TREADLE_TEST_DEV_PASSWORD') }}"
+        prod:
+          POSTGRES_PASSWORD: "{{ env_var('TREADLE_TEST_PROD_PASSWORD') }}"
+        """,
+    )
+    project.block(
+        "custom",
+        "talk",
+        "from treadle import custom\n\n@custom\ndef talk():\n    print('pw dev-pw-secret-1')\n",
+    )
+    project.pipeline("p", "blocks:\n  - {name: talk, type: custom}\n")
+    result = run_pipeline(project.root, "p")
+    assert result.ok
+    log = (project.root / ".treadle/logs" / result.run_id / "talk.log").read_text()
+    assert "dev-pw-secret-1" not in log and "pw ***" in log

@@ -29,7 +29,8 @@ def secret_values(root: Path) -> tuple[str, ...]:
         except Exception:  # a broken io_config.yaml is reported when a block uses it
             config = None
         for name in config.names if config else ():
-            for key, value in config.profile(name).items():
+            # as written, not ``profile()``: a profile missing a value still has secrets
+            for key, value in config.profiles[name].items():
                 if SECRET_NAME.search(str(key)) and isinstance(value, str | int):
                     values.add(str(value))
     kept = (v for v in values if len(v) >= MIN_LENGTH)
