@@ -103,14 +103,6 @@ def test_missing_variable_names_it_and_its_line(project):
     assert "schemas" in info.value.hint  # did you mean
 
 
-def test_secret_is_not_available_yet(project):
-    project.write("io_config.yaml", "dev:\n  PASSWORD: \"{{ secret('pg_password') }}\"\n")
-    with pytest.raises(UserInputError, match="secret store") as info:
-        load_io_config(project.root).profile("dev")
-    assert info.value.line == 2
-    assert "pg_password" in info.value.message
-
-
 def test_undefined_name_in_template(project):
     project.write("io_config.yaml", "dev:\n  A: 1\n  B: '{{ nope }}'\n")
     with pytest.raises(UserInputError, match="nope") as info:

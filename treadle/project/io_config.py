@@ -11,8 +11,8 @@ dev:
 
 The file is rendered with Jinja2 before it is parsed as YAML. Three functions are
 available: ``env_var('X')`` (the process environment, then the project's ``.env``),
-``variables('x')`` (the run's variables) and ``secret('name')`` (the secret store, which
-does not exist yet). Each also takes a default: ``env_var('X', 'fallback')``. A missing
+``variables('x')`` (the run's variables) and ``secret('name')`` (the encrypted secret
+store, ``treadle secrets set``). Each also takes a default: ``env_var('X', 'fallback')``. A missing
 name is an error naming it and the line that uses it, raised when the profile that uses
 it is asked for (another profile still works). Errors never quote a value, so a
 password read from the environment cannot end up in a log.
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from treadle.errors import UnknownName, UserInputError, did_you_mean
+from treadle.project.secrets import SECRETS_FILE
 from treadle.project.yaml_source import parse_yaml
 
 IO_CONFIG_FILE = "io_config.yaml"
@@ -111,7 +112,7 @@ def load_io_config(root: Path, variables: Mapping[str, Any] | None = None) -> Io
         return IoConfig(file, exists=False)
     variables = variables or {}
     env_stat = _stat_key(Path(root) / ENV_FILE)
-    key = (stat.st_mtime_ns, stat.st_size, env_stat)
+    key = (stat.st_mtime_ns, stat.st_size, env_stat, _stat_key(Path(root) / SECRETS_FILE))
     with _cache_lock:
         cached = _cache.get(file)
     if cached is not None and cached.key == key and cached.still_valid(variables):
@@ -185,9 +186,16 @@ class _Renderer:
         )
 
     def secret(self, name: str, default: Any = _MISSING) -> Any:
+        from treadle.project.secrets import SecretStore
+
+        value = SecretStore(self.env_file.parent).get(name)
+        if value is not None:
+            return value
+        if default is not _MISSING:
+            return default
         return self._placeholder(
-            f"secret({name!r}) is not available: the secret store is not set up yet",
-            "use env_var('NAME') with the value in the environment or .env for now",
+            f"secret {name!r} is not set",
+            f"store it with `treadle secrets set {name}` (the value is asked for, not echoed)",
         )
 
     def _placeholder(self, message: str, hint: str) -> str:

@@ -3,7 +3,7 @@
 A secret is the value of a secret-looking setting (a name with PASSWORD, SECRET, TOKEN,
 KEY or CREDENTIAL in it) in ``io_config.yaml`` or in the project's ``.env``. Values
 shorter than ``MIN_LENGTH`` are not masked (masking every "a" would hide the log, not
-the secret). The secret store of a later issue adds its values here.
+the secret). Every value of the encrypted secret store (``secrets.py``) too.
 """
 
 from __future__ import annotations
@@ -33,8 +33,20 @@ def secret_values(root: Path) -> tuple[str, ...]:
             for key, value in config.profiles[name].items():
                 if SECRET_NAME.search(str(key)) and isinstance(value, str | int):
                     values.add(str(value))
+    values.update(_stored_secrets(root))
     kept = (v for v in values if len(v) >= MIN_LENGTH)
     return tuple(sorted(kept, key=len, reverse=True))
+
+
+def _stored_secrets(root: Path) -> list[str]:
+    from treadle.project.secrets import SECRETS_FILE, SecretStore
+
+    if not (root / SECRETS_FILE).is_file():
+        return []
+    try:
+        return SecretStore(root).values()
+    except Exception:  # a key that does not fit is reported where a secret is used
+        return []
 
 
 def mask(text: str, secrets: tuple[str, ...]) -> str:
