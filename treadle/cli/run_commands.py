@@ -216,3 +216,37 @@ def samples(
 
 
 # -- rendering -----------------------------------------------------------------------------
+
+
+new_app = typer.Typer(help="Create things from templates: a block.", no_args_is_help=True)
+app.add_typer(new_app, name="new")
+
+
+@new_app.command("block")
+def new_block(
+    pipeline: Annotated[str, typer.Argument(help="The pipeline to add the block to.")],
+    name: Annotated[str, typer.Argument(help="The block's name (and file name).")],
+    template: Annotated[
+        str, typer.Option(help="The template; `treadle new templates` lists them.")
+    ] = "transformer",
+    upstream: Annotated[
+        list[str] | None, typer.Option(help="An upstream block (repeatable).")
+    ] = None,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Write a block file from a template and add the block to the pipeline."""
+    from treadle.project.block_templates import add_block
+    from treadle.project.loader import find_project_root
+
+    root = find_project_root(project)
+    file = add_block(root, pipeline, name, template, list(upstream or []))
+    stdout().print(f"created {file.relative_to(root)} and added block {name} to {pipeline}")
+
+
+@new_app.command("templates")
+def list_templates() -> None:
+    """The block templates."""
+    from treadle.project.block_templates import TEMPLATES
+
+    for key, template in TEMPLATES.items():
+        stdout().print(f"{key:<20} {template.type.value:<14} {template.description}")

@@ -1,0 +1,67 @@
+"""`treadle new block`: every template becomes a block that loads, and the runnable ones run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from treadle.errors import UserInputError
+from treadle.project import load_project
+from treadle.project.block_templates import TEMPLATES, add_block
+
+TREADLE = [sys.executable, "-m", "treadle.cli"]
+
+
+@pytest.fixture
+def demo(tmp_path):
+    root = tmp_path / "demo"
+    done = subprocess.run([*TREADLE, "init", str(root)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_every_template_makes_a_block_the_project_accepts(demo, template) -> None:
+    upstream = (
+        [] if TEMPLATES[template].type.value in ("data_loader", "sensor") else ["clean_green_taxi"]
+    )
+    file = add_block(demo, "example_pipeline", f"my_{template}", template, upstream)
+    assert file.is_file() and file.stem == f"my_{template}"
+    pipeline = load_project(demo).pipeline("example_pipeline")
+    assert pipeline.block(f"my_{template}").type is TEMPLATES[template].type
+    if file.suffix == ".py":
+        assert f"def my_{template}(" in file.read_text()
+
+
+def test_templates_run_end_to_end(demo) -> None:
+    add_block(demo, "example_pipeline", "daily", "transformer_sql", ["clean_green_taxi"])
+    add_block(demo, "example_pipeline", "warehouse", "exporter_duckdb", ["daily"])
+    add_block(demo, "example_pipeline", "tidy", "transformer", ["load_green_taxi"])
+    done = subprocess.run(
+        [*TREADLE, "run", str(demo), "example_pipeline", "--execution-date", "2020-10-31"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_bad_block_changes_nothing(demo) -> None:
+    pipeline_file = demo / "pipelines/example_pipeline/pipeline.yaml"
+    before = pipeline_file.read_text()
+    with pytest.raises(UserInputError):
+        add_block(demo, "example_pipeline", "orphan", "transformer", ["nope"])
+    assert pipeline_file.read_text() == before
+    assert not (demo / "transformers/orphan.py").exists()
+    with pytest.raises(UserInputError, match="already exists"):
+        add_block(demo, "example_pipeline", "clean_green_taxi", "transformer", [])
+    with pytest.raises(UserInputError, match="unknown block template"):
+        add_block(demo, "example_pipeline", "x", "transformr", [])
+    assert pipeline_file.read_text() == before
+
+
+def test_comments_in_pipeline_yaml_are_kept(demo) -> None:
+    pipeline_file = demo / "pipelines/example_pipeline/pipeline.yaml"
+    pipeline_file.write_text("# my pipeline\n" + pipeline_file.read_text())
+    add_block(demo, "example_pipeline", "tidy", "transformer", ["load_green_taxi"])
+    assert pipeline_file.read_text().startswith("# my pipeline\n")
