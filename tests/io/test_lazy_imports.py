@@ -28,5 +28,5 @@ def test_names_resolve_to_their_connectors():
 
 
 def test_unknown_name_lists_the_connectors():
-    with pytest.raises(AttributeError, match="DuckDB, Files, Postgres"):
+    with pytest.raises(AttributeError, match="DuckDB, Files, GCS, Postgres, S3"):
         treadle.io.Nonesuch  # noqa: B018

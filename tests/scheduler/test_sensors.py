@@ -118,6 +118,8 @@ def test_file_exists_matches_files_globs_and_sizes(project):
 
 
 def test_a_url_without_fsspec_names_what_to_install(project, monkeypatch):
+    for name in [m for m in sys.modules if m == "fsspec" or m.startswith(("fsspec.", "gcsfs"))]:
+        monkeypatch.delitem(sys.modules, name)  # loaded by other tests: forget them
     monkeypatch.setitem(sys.modules, "fsspec", None)  # import fsspec fails, as if missing
     with activated(project.root), pytest.raises(MissingExtra) as caught:
         file_exists("gs://bucket/raw/*.csv")

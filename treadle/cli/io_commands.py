@@ -34,6 +34,11 @@ def test_profile(
             where = connector.check()
         except UserInputError:
             raise
+        except NotImplementedError:
+            raise UserInputError(
+                f"profile {profile!r} is for {name}, which `treadle io test` cannot test yet",
+                hint=f"load or export something with {name}.from_profile({profile!r})",
+            ) from None
         except Exception as exc:  # the backend's own words are the exact failure
             raise UserInputError(
                 f"profile {profile!r} ({name}) could not connect: {type(exc).__name__}: {exc}",

@@ -1,4 +1,4 @@
-"""Connectors: DuckDB, project files and PostgreSQL now; GCS, BigQuery and S3 later.
+"""Connectors: DuckDB, project files, PostgreSQL, GCS and S3 now; BigQuery later.
 
 ``from treadle.io import DuckDB`` imports only ``treadle.io.duckdb`` (and duckdb, pyarrow);
 ``from treadle.io import Postgres`` only ``treadle.io.postgres`` (and psycopg, pyarrow), or
@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from treadle.io.duckdb import DuckDB as DuckDB
     from treadle.io.files import Files as Files
+    from treadle.io.gcs import GCS as GCS
     from treadle.io.postgres import Postgres as Postgres
+    from treadle.io.s3 import S3 as S3
 
 #: Public name -> module that defines it. Each module holds one connector and imports its
 #: client library at the top, so a name costs nothing until it is used.
@@ -22,10 +24,9 @@ CONNECTORS: dict[str, str] = {
     "DuckDB": "treadle.io.duckdb",
     "Files": "treadle.io.files",
     "Postgres": "treadle.io.postgres",  # psycopg 3, COPY; pip install treadle[postgres]
-    # Added by the connections issue, each needing its extra (pip install treadle[...]):
-    # "GCS": "treadle.io.gcs",             # google-cloud-storage
-    # "BigQuery": "treadle.io.bigquery",   # google-cloud-bigquery
-    # "S3": "treadle.io.s3",               # boto3 / fsspec
+    "GCS": "treadle.io.gcs",  # google-cloud-storage, gcsfs; pip install treadle[gcp]
+    "S3": "treadle.io.s3",  # s3fs; pip install treadle[aws]
+    # to come, with its extra: "BigQuery": "treadle.io.bigquery" (google-cloud-bigquery)
 }
 
 #: Which connector a profile of io_config.yaml is for, by the keys it sets: the first
@@ -34,6 +35,9 @@ CONNECTORS: dict[str, str] = {
 PROFILE_KINDS: tuple[tuple[str, str], ...] = (
     ("POSTGRES_", "Postgres"),
     ("DUCKDB_", "DuckDB"),
+    ("GOOGLE_", "GCS"),
+    ("GCS_", "GCS"),
+    ("AWS_", "S3"),
 )
 
 __all__ = sorted(CONNECTORS)
