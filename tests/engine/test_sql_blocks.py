@@ -89,3 +89,35 @@ def test_a_failing_query_names_the_file_and_shows_the_sql(project):
     assert error.message.startswith("transformers/broken.sql: ") and "nope" in error.message
     assert "   3 | group by nope" in error.message
     assert "duckdb" not in error.traceback.lower()
+
+
+def test_sql_block_on_a_postgres_profile(project, pg_databases):
+    url = pg_databases.create()
+    dbname = url.rsplit("/", 1)[1]
+    project.write(
+        "io_config.yaml",
+        f"dev:\n  POSTGRES_HOST: 127.0.0.1\n  POSTGRES_PORT: 5432\n"
+        f"  POSTGRES_USER: postgres\n  POSTGRES_DBNAME: {dbname}\n",
+    )
+    write_loader(project)
+    project.write(
+        "transformers/doubled.sql",
+        "select x, x * 2 as y from {{ df_1 }} where x > {{ variables('min') }} order by x\n",
+    )
+    project.write("transformers/broken.sql", "select nope from {{ df_1 }}\n")
+    project.pipeline(
+        "p",
+        """
+        variables: {min: 1}
+        blocks:
+          - {name: numbers, type: data_loader}
+          - {name: doubled, type: transformer, upstream: [numbers], profile: dev}
+          - {name: broken, type: transformer, upstream: [numbers], profile: dev}
+        """,
+    )
+    result = run_pipeline(project.root, "p")
+    out = result.output("doubled")
+    assert list(out["x"]) == [2, 3, 4] and list(out["y"]) == [4, 6, 8]
+    error = result.blocks["broken"].error
+    assert result.blocks["broken"].status is BlockStatus.FAILED
+    assert "nope" in error.message and "1 | select nope from df_1" in error.message

@@ -340,6 +340,16 @@ class Postgres(Connector):
         )
 
 
+def copy_to_temp_table(db: Postgres, obj: Any, name: str) -> int:
+    """COPY ``obj`` into the TEMP table ``name`` of ``db``'s session (how SQL blocks see
+    their upstream outputs); return the rows."""
+    check_name(name, "table")
+    source = Source.of(obj, db.chunk_rows)
+    export = Export(db.connection, "pg_temp", name, column_specs(source.schema), source, [])
+    export.temporary()
+    return export.rows
+
+
 class Export:
     """One ``export`` call: the statements of each ``if_exists``, around one COPY."""
 
@@ -374,6 +384,18 @@ class Export:
                 staging,
                 sql.Identifier(self.table),
             )
+
+    def temporary(self) -> None:
+        """A TEMP table of this session (replaced if it exists), gone when it closes."""
+        with self.connection.transaction():
+            table = sql.Identifier(self.table)
+            self._run("DROP TABLE IF EXISTS pg_temp.{}", table)
+            definitions = sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.pg_type))
+                for column in self.columns
+            )
+            self._run("CREATE TEMP TABLE {} ({})", table, definitions)
+            self._copy(table)
 
     def fail(self) -> None:
         with self.connection.transaction():
