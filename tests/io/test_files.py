@@ -163,10 +163,10 @@ def test_paths_must_stay_inside_the_project(files, project, tmp_path):
     assert (project.root / "inside.csv").is_file()
 
 
-def test_remote_urls_are_not_supported_yet(files):
+def test_remote_urls_point_to_the_cloud_connectors(files):
     with pytest.raises(UserInputError, match="remote path") as info:
         files.load("gs://bucket/trips.parquet")
-    assert "cloud connectors" in info.value.hint
+    assert "GCS or S3" in info.value.hint
 
 
 def test_replace_refuses_a_folder_that_is_not_a_dataset(files, project):

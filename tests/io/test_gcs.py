@@ -2,148 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from treadle.errors import UserInputError
 from treadle.io.gcs import GCS
 
 FAKE_PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\nTOPSECRET-not-a-key\n-----END PRIVATE KEY-----\n"
-
-
-@pytest.mark.parametrize("name", ["t.csv", "t.csv.gz", "t.json", "t.jsonl", "t.parquet"])
-def test_single_file_round_trip(gcs_bucket, name):
-    df = pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", "c"], "v": [0.5, None, 2.0]})
-    gcs_bucket.store.export(df, gcs_bucket.url(f"data/{name}"))
-    back = gcs_bucket.store.load(gcs_bucket.url(f"data/{name}"))
-    pd.testing.assert_frame_equal(back, df, check_dtype=False)
-    assert gcs_bucket.objects() == [f"data/{name}"]  # nothing staged is left behind
-
-
-def test_bucket_and_key_form_and_explicit_format(gcs_bucket, trips):
-    gcs_bucket.store.export(trips, gcs_bucket.name, "exports/trips.data", format="parquet")
-    back = gcs_bucket.store.load(gcs_bucket.name, "exports/trips.data", format="parquet")
-    pd.testing.assert_frame_equal(back, trips)
-    assert gcs_bucket.store.load(
-        gcs_bucket.url("exports/trips.data"), format="parquet", columns=["zone"]
-    ).columns.tolist() == ["zone"]
-
-
-def test_single_file_append_and_fail(gcs_bucket):
-    url = gcs_bucket.url("t.csv")
-    gcs_bucket.store.export(pd.DataFrame({"a": [1], "b": ["x"]}), url)
-    gcs_bucket.store.export(pd.DataFrame({"a": [2], "b": ["y"]}), url, if_exists="append")
-    assert gcs_bucket.store.load(url)["a"].tolist() == [1, 2]
-    with pytest.raises(UserInputError, match="already exists"):
-        gcs_bucket.store.export(pd.DataFrame({"a": [3], "b": ["z"]}), url, if_exists="fail")
-    with pytest.raises(UserInputError, match="columns"):
-        gcs_bucket.store.export(pd.DataFrame({"c": [3]}), url, if_exists="append")
-    gcs_bucket.store.export(pd.DataFrame({"a": [9], "b": ["q"]}), url)  # replace
-    assert gcs_bucket.store.load(url)["a"].tolist() == [9]
-    assert gcs_bucket.objects() == ["t.csv"]
-
-
-def test_partitioned_layout_and_round_trip(gcs_bucket, trips):
-    url = gcs_bucket.url("lake/green_taxi")
-    gcs_bucket.store.export(trips, url, partition_by=["lpep_pickup_date"])
-    objects = gcs_bucket.objects()
-    assert "lake/green_taxi/_common_metadata" in objects
-    assert sorted({o.split("/")[2] for o in objects if o.endswith(".parquet")}) == [
-        "lpep_pickup_date=2020-10-01",
-        "lpep_pickup_date=2020-10-02",
-    ]
-    assert all(o.startswith("lake/green_taxi/") for o in objects)  # no staging left
-    back = gcs_bucket.store.load(url)
-    pd.testing.assert_frame_equal(back, trips)  # same rows, partition values as dates again
-    one_day = gcs_bucket.store.load(url, filters=[("lpep_pickup_date", "=", dt.date(2020, 10, 2))])
-    assert one_day["trip_distance"].tolist() == [7.25]
-
-
-def test_partitioned_append_replace_and_fail(gcs_bucket, trips):
-    store, url = gcs_bucket.store, gcs_bucket.url("ds")
-    store.export(trips, url, partition_by="lpep_pickup_date")
-    store.export(trips, url, partition_by="lpep_pickup_date", if_exists="append")
-    assert len(store.load(url)) == 6
-    store.export(trips.head(1), url, partition_by="lpep_pickup_date")  # replace
-    pd.testing.assert_frame_equal(store.load(url), trips.head(1))
-    assert {o.split("/")[1] for o in gcs_bucket.objects()} == {
-        "_common_metadata",
-        "lpep_pickup_date=2020-10-01",
-    }
-    with pytest.raises(UserInputError, match="already exists"):
-        store.export(trips, url, partition_by="lpep_pickup_date", if_exists="fail")
-    with pytest.raises(UserInputError, match="partitioned by"):
-        store.export(trips, url, partition_by="zone", if_exists="append")
-    assert len(store.load(url)) == 1
-
-
-def test_failed_partitioned_export_leaves_the_old_dataset(gcs_bucket, trips):
-    store, url = gcs_bucket.store, gcs_bucket.url("ds")
-    store.export(trips, url, partition_by=["lpep_pickup_date"])
-    before = gcs_bucket.objects()
-
-    with pytest.raises(UserInputError, match="did you mean 'lpep_pickup_date'"):
-        store.export(trips, url, partition_by=["lpep_pickup_dat"])
-    with pytest.raises(UserInputError, match="cannot export"):
-        store.export({"not": "a table"}, url, partition_by=["lpep_pickup_date"])
-    # A write failing midway: the third partition's folder name is too long to stage.
-    long = pd.DataFrame({"k": ["a", "b", "x" * 300], "v": [1, 2, 3]})
-    for if_exists in ("replace", "append"):
-        with pytest.raises(OSError):
-            store.export(long, url, partition_by=["k"], if_exists=if_exists)
-        with pytest.raises(OSError):
-            store.export(long, gcs_bucket.url("new_ds"), partition_by=["k"], if_exists=if_exists)
-
-    assert gcs_bucket.objects() == before
-    pd.testing.assert_frame_equal(store.load(url), trips)
-
-
-def test_replace_refuses_a_folder_that_is_not_a_dataset(gcs_bucket, trips):
-    gcs_bucket.put("docs/readme.txt", b"keep me")
-    with pytest.raises(UserInputError, match="will not replace"):
-        gcs_bucket.store.export(trips, gcs_bucket.url("docs"), partition_by="zone")
-    with pytest.raises(UserInputError, match="is a folder"):
-        gcs_bucket.store.export(trips, gcs_bucket.url("docs"), format="csv")
-    with pytest.raises(UserInputError, match="is a file"):
-        gcs_bucket.store.export(trips, gcs_bucket.url("docs/readme.txt"), partition_by="zone")
-    assert gcs_bucket.objects() == ["docs/readme.txt"]
-
-
-def test_loads_a_hive_dataset_written_elsewhere(gcs_bucket):
-    store = gcs_bucket.store
-    for day, value in (("2020-10-01", 1), ("2020-10-02", 2)):
-        table = pa.table({"v": [value]})
-        with store.filesystem.open(f"{gcs_bucket.name}/ext/day={day}/part-0.parquet", "wb") as f:
-            pq.write_table(table, f)
-    back = store.load(gcs_bucket.url("ext")).sort_values("v")
-    assert back["v"].tolist() == [1, 2]
-    assert [str(d) for d in back["day"]] == ["2020-10-01", "2020-10-02"]
-
-
-def test_bad_inputs_name_what_is_wrong_and_change_nothing(gcs_bucket, trips):
-    store = gcs_bucket.store
-    with pytest.raises(UserInputError, match="bucket 'no-such-bucket-x' does not exist"):
-        store.load("gs://no-such-bucket-x/t.parquet")
-    with pytest.raises(UserInputError, match="bucket 'no-such-bucket-x' does not exist"):
-        store.export(trips, "gs://no-such-bucket-x/t.parquet")
-    with pytest.raises(UserInputError, match=r"gs://.*/nope\.csv does not exist"):
-        store.load(gcs_bucket.url("nope.csv"))
-    with pytest.raises(UserInputError, match="if_exists must be one of"):
-        store.export(trips, gcs_bucket.url("t.parquet"), if_exists="overwrite")
-    with pytest.raises(UserInputError, match="not a gs:// URL"):
-        store.load("s3://bucket/t.parquet")
-    with pytest.raises(UserInputError, match="needs a bucket and a path"):
-        store.export(trips, "gs://bucket-only")
-    with pytest.raises(UserInputError, match="cannot tell the format"):
-        store.export(trips, gcs_bucket.url("t.txt"))
-    with pytest.raises(UserInputError, match="partition_by needs the parquet format"):
-        store.export(trips, gcs_bucket.url("t.csv"), partition_by="zone")
-    assert gcs_bucket.objects() == []
 
 
 def test_staging_left_by_a_killed_export_is_removed_later(gcs_bucket):

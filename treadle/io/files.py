@@ -1,7 +1,7 @@
 """Files inside the project: CSV, JSON and Parquet, single or Hive-partitioned.
 
 Paths are relative to the project root and must stay inside it. Remote URLs (``gs://``,
-``s3://`` …) are rejected for now; they arrive with the cloud connectors.
+``s3://`` …) are for the ``GCS`` and ``S3`` connectors, which reuse these writers.
 
 Every write goes to a hidden temporary sibling first and is renamed into place, so a
 reader never sees a half-written file and a failed export leaves the old data as it was.
@@ -63,7 +63,7 @@ class Files(Connector):
         if _URL.match(text):
             raise UserInputError(
                 f"remote path {text!r}: Files reads and writes inside the project only",
-                hint="gs://, s3:// and other URLs arrive with the cloud connectors",
+                hint="use GCS or S3 from treadle.io for gs:// and s3:// URLs",
             )
         root = self.root
         full = (root / Path(text).expanduser()).resolve()
@@ -89,7 +89,7 @@ class Files(Connector):
         full = self.resolve(path)
         if not full.exists():
             raise UserInputError(f"{os.fspath(path)!r} does not exist (looked for {full})")
-        format = _format_of(full, format, folder_format="parquet")
+        format = format_of(full, format, folder_format="parquet")
         if format == "csv":
             return pd.read_csv(full, **kwargs)
         if format == "json":
@@ -117,7 +117,7 @@ class Files(Connector):
         check_if_exists(if_exists)
         target = self.resolve(path)
         columns = [partition_by] if isinstance(partition_by, str) else list(partition_by or ())
-        format = _format_of(target, format, folder_format="parquet" if columns else None)
+        format = format_of(target, format, folder_format="parquet" if columns else None)
         if columns and format != "parquet":
             raise UserInputError(f"partition_by needs the parquet format, not {format}")
         exists = target.exists()
@@ -140,15 +140,15 @@ class Files(Connector):
         temp = target.with_name(f".treadle-{uuid.uuid4().hex[:12]}.{target.name}")
         try:
             if columns:
-                _write_dataset(data, temp, columns, kwargs)
+                write_dataset(data, temp, columns, kwargs)
                 if append:
                     _move_files_into(temp, target)
                 else:
                     _swap_in(temp, target)
             else:
                 if append:
-                    data = _append_file(data, target, temp, format)
-                _write_file(data, temp, format, append, kwargs)
+                    data = append_file(data, target, temp, format)
+                write_file(data, temp, format, append, kwargs)
                 _swap_in(temp, target)
         finally:
             _remove(temp)
@@ -181,7 +181,7 @@ def read_parquet(path: Path, **kwargs: Any) -> pa.Table:
     return pq.read_table(path, **kwargs)
 
 
-def _format_of(path: Path, format: str | None, folder_format: str | None) -> str:
+def format_of(path: Path, format: str | None, folder_format: str | None) -> str:
     if format is not None:
         if format not in FORMATS:
             raise UserInputError(
@@ -224,7 +224,7 @@ def _check_replaceable(target: Path) -> None:
             )
 
 
-def _write_file(
+def write_file(
     data: pa.Table, temp: Path, format: str, append: bool, kwargs: dict[str, Any]
 ) -> None:
     if format == "parquet":
@@ -246,7 +246,7 @@ def _dates_as_text(data: pa.Table) -> pa.Table:
     return data
 
 
-def _append_file(data: pa.Table, target: Path, temp: Path, format: str) -> pa.Table:
+def append_file(data: pa.Table, target: Path, temp: Path, format: str) -> pa.Table:
     """Prepare ``temp`` for appending ``data`` to ``target``; returns what is left to write.
 
     Parquet files are rewritten whole (old rows then new); CSV and JSON Lines files are
@@ -254,7 +254,7 @@ def _append_file(data: pa.Table, target: Path, temp: Path, format: str) -> pa.Ta
     """
     if format == "parquet":
         old = pq.read_table(target)
-        _check_same_columns(old.column_names, data.column_names, target)
+        check_same_columns(old.column_names, data.column_names, target)
         try:
             new = data.select(old.column_names).cast(old.schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -264,12 +264,12 @@ def _append_file(data: pa.Table, target: Path, temp: Path, format: str) -> pa.Ta
 
     if format == "csv":
         old_columns = list(pd.read_csv(target, nrows=0).columns)
-        _check_same_columns(old_columns, data.column_names, target, ordered=True)
+        check_same_columns(old_columns, data.column_names, target, ordered=True)
     elif not _is_json_lines(target):
         raise UserInputError(f"cannot append to {target.name}: it is a JSON array, not JSON Lines")
     elif target.stat().st_size:
         old_columns = list(pd.read_json(target, lines=True, nrows=1).columns)
-        _check_same_columns(old_columns, data.column_names, target)
+        check_same_columns(old_columns, data.column_names, target)
     shutil.copyfile(target, temp)
     if temp.suffix.lower() not in COMPRESSIONS and temp.stat().st_size:
         with temp.open("rb+") as file:  # the new rows must start on a line of their own
@@ -279,16 +279,14 @@ def _append_file(data: pa.Table, target: Path, temp: Path, format: str) -> pa.Ta
     return data
 
 
-def _check_same_columns(
-    old: list[str], new: list[str], target: Path, ordered: bool = False
-) -> None:
+def check_same_columns(old: list[str], new: list[str], target: Path, ordered: bool = False) -> None:
     if (old != new) if ordered else (set(old) != set(new)):
         raise UserInputError(
             f"cannot append to {target.name}: its columns are {old}, the new data's are {new}"
         )
 
 
-def _write_dataset(data: pa.Table, temp: Path, columns: list[str], kwargs: dict[str, Any]) -> None:
+def write_dataset(data: pa.Table, temp: Path, columns: list[str], kwargs: dict[str, Any]) -> None:
     # temp is a new folder, so "error" never fires; append moves uniquely named files in.
     kwargs = {"max_partitions": 100_000, "existing_data_behavior": "error", **kwargs}
     ds.write_dataset(
@@ -311,7 +309,7 @@ def _move_files_into(new: Path, target: Path) -> None:
     new_schema, old_file = pq.read_schema(new / SCHEMA_FILE), target / SCHEMA_FILE
     if old_file.is_file():
         old_schema = pq.read_schema(old_file)
-        _check_same_columns(old_schema.names, new_schema.names, target)
+        check_same_columns(old_schema.names, new_schema.names, target)
         old_partitions = (old_schema.metadata or {}).get(PARTITION_KEY, b"[]")
         if old_partitions != new_schema.metadata[PARTITION_KEY]:
             raise UserInputError(

@@ -60,11 +60,11 @@ from treadle.io.files import (
     SCHEMA_FILE,
     SUFFIXES,
     Files,
-    _append_file,
-    _check_same_columns,
-    _format_of,
-    _write_dataset,
-    _write_file,
+    append_file,
+    check_same_columns,
+    format_of,
+    write_dataset,
+    write_file,
 )
 from treadle.io.tables import to_arrow, to_pandas
 
@@ -285,8 +285,8 @@ class ObjectStore(Connector):
             old = local / "old" / name
             old.parent.mkdir()
             self.filesystem.get_file(path, str(old))
-            data = _append_file(data, old, temp, format)
-        _write_file(data, temp, format, append, kwargs)
+            data = append_file(data, old, temp, format)
+        write_file(data, temp, format, append, kwargs)
         self.filesystem.put_file(str(temp), path)
 
     def _export_dataset(
@@ -306,7 +306,7 @@ class ObjectStore(Connector):
                 hint="export the dataset to another path",
             )
         dataset = local / "dataset"
-        _write_dataset(data, dataset, columns, kwargs)
+        write_dataset(data, dataset, columns, kwargs)
         files = sorted(str(p.relative_to(dataset)) for p in dataset.rglob("*") if p.is_file())
         new_data = [name for name in files if name != SCHEMA_FILE]
         old: list[str] = []
@@ -375,7 +375,7 @@ class ObjectStore(Connector):
         old_schema = self._dataset_schema(path)
         if old_schema is None:
             return
-        _check_same_columns(old_schema.names, new_schema.names, PurePosixPath(path))
+        check_same_columns(old_schema.names, new_schema.names, PurePosixPath(path))
         old_partitions = (old_schema.metadata or {}).get(PARTITION_KEY, b"[]")
         if old_partitions != new_schema.metadata[PARTITION_KEY]:
             raise UserInputError(
@@ -406,7 +406,7 @@ def remote_format(path: str, format: str | None, folder: bool) -> str:
     known = bool(suffixes) and suffixes[-1] in SUFFIXES
     if format is None and folder and not known:
         return "parquet"
-    return _format_of(Path(name), format, None)
+    return format_of(Path(name), format, None)
 
 
 def check_partition_columns(data: pa.Table, columns: list[str]) -> None:

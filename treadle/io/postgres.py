@@ -390,11 +390,7 @@ class Export:
         with self.connection.transaction():
             table = sql.Identifier(self.table)
             self._run("DROP TABLE IF EXISTS pg_temp.{}", table)
-            definitions = sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.pg_type))
-                for column in self.columns
-            )
-            self._run("CREATE TEMP TABLE {} ({})", table, definitions)
+            self._run("CREATE TEMP TABLE {} ({})", table, self._column_definitions())
             self._copy(table)
 
     def fail(self) -> None:
@@ -536,11 +532,14 @@ class Export:
             ) from None
 
     def _create_temp(self, temp: sql.Identifier) -> None:
-        definitions = sql.SQL(", ").join(
+        self._run("CREATE TEMP TABLE {} ({}) ON COMMIT DROP", temp, self._column_definitions())
+
+    def _column_definitions(self) -> sql.Composable:
+        """``"name" type, …`` of the columns, for CREATE TABLE."""
+        return sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.pg_type))
             for column in self.columns
         )
-        self._run("CREATE TEMP TABLE {} ({}) ON COMMIT DROP", temp, definitions)
 
     def _on_conflict(self) -> sql.Composable:
         keys = sql.SQL(", ").join(map(sql.Identifier, self.keys))

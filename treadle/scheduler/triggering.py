@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from treadle.engine.api import merge_variables
 from treadle.errors import ProjectInvalid, UserInputError
 from treadle.project.model import Project
-from treadle.project.triggers import TriggerSpec, TriggerType, load_triggers
+from treadle.project.triggers import TriggerSpec, load_triggers
 from treadle.scheduler.schedules import Schedule
 from treadle.store.scheduling import ScheduleStore
 
@@ -101,10 +101,6 @@ def sync_triggers(project: Project, store: ScheduleStore, now: float) -> SyncRep
         report.removed += [f"{pipeline}.{n}" for n in removed]
     report.removed += store.remove_triggers_except(project.pipelines)
     return report
-
-
-def is_scheduled(spec: TriggerSpec) -> bool:
-    return spec.type is TriggerType.SCHEDULE
 
 
 def due_slots(
