@@ -501,3 +501,53 @@ def test_an_unquoted_template_as_a_value_is_a_clear_problem() -> None:
         parse_yaml("alerts:\n  - url: json://x\n    title: {{ pipeline }}\n", "p.yaml")
     assert caught.value.line == 3
     assert "quote" in (caught.value.hint or "")
+
+
+def test_sql_block_settings_load(project):
+    project.write("transformers/agg.sql", "select 1 as x")
+    project.write("transformers/ddl.sql", "create table t (x int)")
+    project.pipeline(
+        "p",
+        """
+        blocks:
+          - {name: agg, type: transformer, table: daily, schema: marts, if_exists: append, limit: 50}
+          - {name: ddl, type: transformer, raw: true}
+        """,
+    )
+    pipeline = load_project(project.root).pipeline("p")
+    agg, ddl = pipeline.block("agg").sql, pipeline.block("ddl").sql
+    assert (agg.table, agg.schema, agg.if_exists, agg.raw, agg.limit) == (
+        "daily", "marts", "append", False, 50,
+    )  # fmt: skip
+    assert ddl.raw and ddl.table is None and ddl.if_exists == "replace"
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (["if_exists: upsrt", "table: t"], "if_exists must be one of replace, append, fail"),
+        (["limit: 0"], "limit must be a whole number of rows"),
+        (["limit: ten"], "limit must be a whole number of rows"),
+        (["raw: 'yes'"], "raw must be true or false"),
+        (["table: ''"], "table must be a name"),
+        (["schema: marts"], "schema needs a table to write to"),
+        (["table: t", "raw: true"], "table does not apply with raw: true"),
+        (["limit: 5", "raw: true"], "limit does not apply with raw: true"),
+    ],
+)
+def test_bad_sql_block_settings_are_named_with_their_line(project, settings, expected):
+    project.write("transformers/x.sql", "select 1 as x")
+    keys = "".join(f"    {line}\n" for line in settings)
+    project.pipeline("p", f"blocks:\n  - name: x\n    type: transformer\n{keys}")
+    problem = one_problem(project.root)
+    assert expected in problem.message
+    assert problem.line == 4  # the first key's line in pipeline.yaml
+
+
+def test_sql_settings_on_a_python_block_are_refused(project):
+    project.block("transformers", "step", TRANSFORMER)
+    project.pipeline("p", "blocks:\n  - {name: step, type: transformer, table: t}\n")
+    problem = one_problem(project.root)
+    assert (
+        "table: for SQL blocks only, and transformers/step.py is a Python block" in problem.message
+    )

@@ -79,17 +79,22 @@ class DuckDB(Connector):
         if complete is not None:
             complete()
 
-    def load_arrow(self, query: str, params: Params = None) -> pa.Table:
-        """The result of ``query`` as a ``pyarrow.Table``; DuckDB errors propagate."""
+    def load_arrow(
+        self, query: str, params: Params = None, *, limit: int | None = None
+    ) -> pa.Table:
+        """The result of ``query`` (its first ``limit`` rows, when given) as a
+        ``pyarrow.Table``; DuckDB errors propagate."""
         relation = self.connection.sql(query, params=params)
         if relation is None:  # a statement without a result
             return pa.table({})
+        if limit is not None:
+            relation = relation.limit(limit)
         fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
         return fetch()
 
-    def load(self, query: str, params: Params = None) -> pd.DataFrame:
+    def load(self, query: str, params: Params = None, *, limit: int | None = None) -> pd.DataFrame:
         """The result of ``query`` as a pandas DataFrame (integer columns stay integers)."""
-        return to_pandas(self.load_arrow(query, params))
+        return to_pandas(self.load_arrow(query, params, limit=limit))
 
     def table_exists(self, table: str, *, schema: str = "main") -> bool:
         rows = self.connection.execute(

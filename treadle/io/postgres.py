@@ -273,8 +273,11 @@ class Postgres(Connector):
 
     # -- load ----------------------------------------------------------------------------
 
-    def load_arrow(self, query: Query, params: Params = None) -> pa.Table:
-        """The result of ``query`` as a ``pyarrow.Table`` (types: see the module docstring).
+    def load_arrow(
+        self, query: Query, params: Params = None, *, limit: int | None = None
+    ) -> pa.Table:
+        """The result of ``query`` as a ``pyarrow.Table`` (types: see the module docstring);
+        only its first ``limit`` rows when given.
 
         Rows come ``chunk_rows`` at a time through a server-side cursor, so neither the
         server nor psycopg holds the whole result as Python objects. PostgreSQL errors
@@ -286,15 +289,19 @@ class Postgres(Connector):
         with connection.transaction(), load_cursor(connection) as cursor:
             cursor.execute(query, params)
             columns = [(column.name, column.type_code) for column in cursor.description or ()]
-            while chunk := cursor.fetchmany(self.chunk_rows):
+            while (size := _next_chunk(self.chunk_rows, rows, limit)) and (
+                chunk := cursor.fetchmany(size)
+            ):
                 batches.append(rows_to_batch(chunk, columns))
                 rows += len(chunk)
                 logger.info("loaded %d rows so far", rows)
         return concat_batches(batches, columns)
 
-    def load(self, query: Query, params: Params = None) -> pd.DataFrame:
+    def load(
+        self, query: Query, params: Params = None, *, limit: int | None = None
+    ) -> pd.DataFrame:
         """The result of ``query`` as a pandas DataFrame (integers with NULLs stay integers)."""
-        return to_pandas(self.load_arrow(query, params))
+        return to_pandas(self.load_arrow(query, params, limit=limit))
 
     # -- export --------------------------------------------------------------------------
 
@@ -338,6 +345,12 @@ class Postgres(Connector):
             if_exists,
             time.perf_counter() - started,
         )
+
+
+def _next_chunk(chunk_rows: int, fetched: int, limit: int | None) -> int:
+    """How many rows to fetch next: a chunk, or what is left of ``limit`` (0: stop;
+    psycopg's ``fetchmany(0)`` would fetch a default-sized chunk)."""
+    return chunk_rows if limit is None else max(0, min(chunk_rows, limit - fetched))
 
 
 def copy_to_temp_table(db: Postgres, obj: Any, name: str) -> int:

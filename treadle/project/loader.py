@@ -17,6 +17,7 @@ from treadle.project.durations import parse_duration
 from treadle.project.model import (
     ALERT_TEMPLATE_NAMES,
     DEFAULT_ALERT_EVENTS,
+    SQL_IF_EXISTS,
     AlertEvent,
     AlertSpec,
     BlockSpec,
@@ -24,6 +25,7 @@ from treadle.project.model import (
     Pipeline,
     Project,
     RetryPolicy,
+    SqlSettings,
     fanned_blocks,
 )
 from treadle.project.settings import (
@@ -42,9 +44,10 @@ PIPELINE_KEYS = (
     "name", "description", "variables", "retries", "concurrency", "blocks", "tags",
     "resume_on_crash", "max_active_runs", "sla", "alerts",
 )  # fmt: skip
+SQL_KEYS = ("table", "schema", "if_exists", "raw", "limit")  # SqlSettings, .sql blocks only
 BLOCK_KEYS = (
     "name", "type", "file", "upstream", "timeout", "retries", "dynamic", "reduce",
-    "profile", "interval", "description",
+    "profile", "interval", "description", *SQL_KEYS,
 )  # fmt: skip
 RETRY_KEYS = ("count", "delay", "backoff", "max_delay")
 ALERT_KEYS = ("url", "urls", "on", "title", "body")
@@ -564,6 +567,7 @@ def _parse_block(
     file = _resolve_block_file(root, doc, raw, name, block_type, where, problems)
     if file is None:
         return None
+    sql = _parse_sql_settings(doc, raw, file, where, problems)
     if (file, block_type) not in checked_files:  # a file shared by pipelines is read once
         checked_files[file, block_type] = check_block_file(root / file, file, block_type)
     problems.extend(checked_files[file, block_type])
@@ -577,8 +581,81 @@ def _parse_block(
         dynamic=flags["dynamic"],
         reduce=flags["reduce"],
         profile=profile,
+        sql=sql,
         sensor_interval=interval if interval is not None else 10.0,
         line=doc.line_of(*where),
+    )
+
+
+def _parse_sql_settings(
+    doc: YamlDocument,
+    raw: dict[str, Any],
+    file: str,
+    where: tuple[str | int, ...],
+    problems: list[UserInputError],
+) -> SqlSettings:
+    """The SQL keys of a block; each problem names its key and line."""
+    given = [key for key in SQL_KEYS if key in raw]
+    if not given:
+        return SqlSettings()
+    if not file.endswith(".sql"):
+        problems.append(
+            doc.error(
+                f"{', '.join(given)}: for SQL blocks only, and {file} is a Python block",
+                *where,
+                given[0],
+                hint="remove the key, or export from the Python block with a connector",
+            )
+        )
+        return SqlSettings()
+    before = len(problems)
+    names = {}
+    for key in ("table", "schema"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            problems.append(doc.error(f"{key} must be a name", *where, key))
+        names[key] = value
+    if_exists = raw.get("if_exists", "replace")
+    if if_exists not in SQL_IF_EXISTS:
+        problems.append(
+            doc.error(
+                f"if_exists must be one of {', '.join(SQL_IF_EXISTS)}, not {if_exists!r}",
+                *where,
+                "if_exists",
+                hint=did_you_mean(str(if_exists), SQL_IF_EXISTS),
+            )
+        )
+    is_raw = raw.get("raw", False)
+    if not isinstance(is_raw, bool):
+        problems.append(doc.error("raw must be true or false", *where, "raw"))
+    limit = raw.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        problems.append(
+            doc.error("limit must be a whole number of rows, 1 or more", *where, "limit")
+        )
+    for key in ("schema", "if_exists"):
+        if key in raw and names["table"] is None and is_raw is not True:
+            problems.append(
+                doc.error(f"{key} needs a table to write to", *where, key, hint="add `table:`")
+            )
+    if is_raw is True:
+        for key in ("table", "schema", "if_exists", "limit"):
+            if key in raw:
+                problems.append(
+                    doc.error(
+                        f"{key} does not apply with raw: true (the SQL runs as plain statements)",
+                        *where,
+                        key,
+                    )
+                )
+    if len(problems) > before:
+        return SqlSettings()
+    return SqlSettings(
+        table=names["table"],
+        schema=names["schema"],
+        if_exists=if_exists,
+        raw=is_raw,
+        limit=limit,
     )
 
 

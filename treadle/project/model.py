@@ -61,6 +61,26 @@ class RetryPolicy:
         return min(self.delay * self.backoff ** (retry_number - 1), self.max_delay)
 
 
+SQL_IF_EXISTS = ("replace", "append", "fail")
+
+
+@dataclass(frozen=True, slots=True)
+class SqlSettings:
+    """How a ``.sql`` block's result is used (its keys in ``pipeline.yaml``).
+
+    Without ``raw``, the query's result goes downstream as a DataFrame, capped at ``limit``
+    rows when given, and is also written to ``schema.table`` (when ``table`` is given) on
+    the block's profile. With ``raw``, the SQL runs as plain statements (DDL, DML) and the
+    block outputs nothing.
+    """
+
+    table: str | None = None
+    schema: str | None = None  # None: the profile's (DuckDB: main; PostgreSQL: its schema)
+    if_exists: str = "replace"
+    raw: bool = False
+    limit: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class BlockSpec:
     """One block of a pipeline, as ``pipeline.yaml`` declares it."""
@@ -74,6 +94,7 @@ class BlockSpec:
     dynamic: bool = False
     reduce: bool = False
     profile: str = "default"  # io_config profile for SQL blocks
+    sql: SqlSettings = SqlSettings()  # for SQL blocks only
     sensor_interval: float = 10.0  # seconds between polls of a sensor block
     line: int | None = None  # where in pipeline.yaml
 
