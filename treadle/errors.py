@@ -70,6 +70,10 @@ class UnknownName(UserInputError):
     """A name (pipeline, block, executor, profile …) that does not exist."""
 
 
+class PathRefused(UserInputError):
+    """A path that leaves the project, or reaches a part of it that is not served."""
+
+
 class MissingExtra(UserInputError):
     """An optional dependency is not installed; the hint names the ``pip install``."""
 

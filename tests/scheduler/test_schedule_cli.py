@@ -82,7 +82,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_scheduler_serves_api_triggers_until_stopped(project) -> None:
+def test_start_serves_api_triggers_and_runs_them_until_stopped(project) -> None:
     _project(project, "triggers:\n  - name: hook\n    type: api\n")
     made = treadle("triggers", "token", "etl", "hook", "--project", str(project.root))
     assert made.returncode == 0, made.stderr
@@ -90,7 +90,7 @@ def test_scheduler_serves_api_triggers_until_stopped(project) -> None:
     assert f"Bearer {token}" in made.stdout.replace("\n", "")
     port = _free_port()
     proc = subprocess.Popen(
-        [*TREADLE, "scheduler", str(project.root), "--port", str(port)],
+        [*TREADLE, "start", str(project.root), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -121,7 +121,7 @@ def test_scheduler_serves_api_triggers_until_stopped(project) -> None:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
-    assert "scheduler stopped" in out
+    assert "treadle stopped" in out
     assert (
         len(json.loads(treadle("runs", "list", "--project", str(project.root), "--json").stdout))
         == 1
@@ -130,9 +130,11 @@ def test_scheduler_serves_api_triggers_until_stopped(project) -> None:
 
 def test_the_api_refuses_to_listen_beyond_localhost_without_auth(project) -> None:
     _project(project, "triggers: []\n")
-    done = treadle("scheduler", str(project.root), "--host", "0.0.0.0")
-    assert done.returncode == 2
-    assert "without user authentication" in done.stderr
+    project.write("treadle.yaml", "auth: false\n")
+    for command in ("start", "server"):
+        done = treadle(command, str(project.root), "--host", "0.0.0.0")
+        assert done.returncode == 2
+        assert "refusing to listen on 0.0.0.0 with `auth: false`" in done.stderr
 
 
 def test_disable_writes_the_file_back_keeping_comments(project) -> None:
@@ -190,7 +192,7 @@ def test_a_port_in_use_is_a_clear_error(project) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = treadle("scheduler", str(project.root), "--port", str(port), timeout=60)
+        done = treadle("start", str(project.root), "--port", str(port), timeout=60)
     assert done.returncode == 2
     assert "in use" in done.stderr
 

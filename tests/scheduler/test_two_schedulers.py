@@ -87,7 +87,7 @@ def test_two_real_schedulers_on_the_real_clock(project, pg_databases) -> None:
     _project(project, url, "triggers:\n  - name: fast\n    every: 1s\n")
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "treadle.cli", "scheduler", str(project.root), "--no-api"],
+            [sys.executable, "-m", "treadle.cli", "scheduler", str(project.root)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )

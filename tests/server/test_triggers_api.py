@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from treadle.scheduler.service import Scheduler
 from treadle.server.app import create_app
+from treadle.server.state import ServerState
 from treadle.store.scheduling import hash_token
 
 URL = "/api/v1/triggers/etl/webhook/runs"
@@ -51,7 +52,7 @@ def api(project):
         record = scheduler.api_trigger("etl", "webhook")
         token = secrets.token_urlsafe(32)
         scheduler.schedules.set_token(record.id, hash_token(token), time.time())
-        with TestClient(create_app(scheduler)) as client:
+        with TestClient(create_app(ServerState.for_scheduler(scheduler))) as client:
             client.headers["Authorization"] = f"Bearer {token}"
             yield client, scheduler, token
 

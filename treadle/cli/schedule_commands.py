@@ -16,7 +16,6 @@ import typer
 from typer.core import TyperGroup
 
 from treadle.cli.app import JsonOption, ProjectOption, VarOption, app, parse_vars, stdout
-from treadle.errors import UserInputError
 
 if TYPE_CHECKING:
     from treadle.store.scheduling import BackfillRecord
@@ -25,70 +24,27 @@ if TYPE_CHECKING:
 @app.command()
 def scheduler(
     project: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
-    api: Annotated[
-        bool, typer.Option(help="Also serve API triggers (POST /api/v1/triggers/…/runs).")
-    ] = True,
-    host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port the API listens on.")] = 6789,
 ) -> None:
-    """Run the project's triggers on time until stopped (Ctrl-C)."""
+    """Run the project's triggers and start queued runs until stopped (Ctrl-C). Without
+    the API: `treadle server` serves it apart, `treadle start` does both in one process."""
+    from treadle.cli.server_commands import print_problems
     from treadle.scheduler.service import Scheduler
 
-    if api:
-        _check_bind(host)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with Scheduler(project) as running:
         report = running.reload(running.clock.now(), force=True)
-        _print_problems(running.problems)
+        print_problems(running.problems)
         count = len(report.specs) if report is not None else 0
         stdout().print(f"scheduler: {count} triggers in {running.project.root}")
-        server = _start_api(running, host, port) if api else None
         try:
             running.serve(stop)
         except KeyboardInterrupt:
             pass
         finally:
             stop.set()
-            if server is not None:
-                server.should_exit = True
     stdout().print("scheduler stopped")
-
-
-def _start_api(running: Any, host: str, port: int) -> Any:
-    import uvicorn
-
-    from treadle.server.app import create_app
-
-    config = uvicorn.Config(create_app(running), host=host, port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="treadle-api", daemon=True)
-    thread.start()
-    while not server.started:  # the port may be taken: then say so, and do not go on
-        if not thread.is_alive():
-            raise UserInputError(
-                f"the API could not listen on {host}:{port} (is the port in use?)",
-                hint="choose another with --port, or run without the API: --no-api",
-            )
-        time.sleep(0.02)
-    stdout().print(f"API triggers on http://{host}:{port}/api/v1/triggers/PIPELINE/TRIGGER/runs")
-    return server
-
-
-def _check_bind(host: str) -> None:
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise UserInputError(
-            f"the API would listen on {host} without user authentication",
-            hint="keep the default 127.0.0.1 (put a proxy in front), or wait for `treadle start`",
-        )
-
-
-def _print_problems(problems: list[UserInputError]) -> None:
-    from treadle.cli.app import render_error
-
-    for problem in problems:
-        render_error(problem)
 
 
 # -- triggers ---------------------------------------------------------------------------------
@@ -143,7 +99,6 @@ def token(
 ) -> None:
     """Make a new token for an API trigger (the old one stops working). Shown once."""
     import secrets
-    import time
 
     from treadle.scheduler.service import Scheduler
     from treadle.store.scheduling import hash_token

@@ -112,6 +112,13 @@ def _load_settings(root: Path, problems: list[UserInputError]) -> ProjectSetting
             values.pop(key)
     if "base_url" in values:
         values["base_url"] = _parse_base_url(doc, values["base_url"], problems)
+    if "auth" in values and not isinstance(values["auth"], bool):
+        problems.append(doc.error("auth must be true or false", "auth"))
+        values.pop("auth")
+    if "max_body_bytes" in values:
+        values["max_body_bytes"] = _parse_positive_int(doc, values, "max_body_bytes", problems)
+        if values["max_body_bytes"] is None:
+            values.pop("max_body_bytes")
     values["max_active_runs"] = _parse_positive_int(doc, values, "max_active_runs", problems)
     for key in ("heartbeat_every", "lost_after"):
         if key in values:

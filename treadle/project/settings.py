@@ -55,6 +55,11 @@ class ProjectSettings:
     max_active_runs: int | None = None
     #: Where the web UI is reached, for links in alerts (``{base_url}/runs/<run id>``).
     base_url: str = "http://127.0.0.1:6789"
+    #: Whether the server asks who is calling (users, roles, API tokens). ``false`` is
+    #: allowed only while the server listens on 127.0.0.1 (a one-person laptop).
+    auth: bool = True
+    #: Largest request body the server accepts, in bytes (block files, uploads).
+    max_body_bytes: int = 10 * 1024 * 1024
 
 
 SETTING_KEYS = tuple(ProjectSettings.__dataclass_fields__)

@@ -1,30 +1,38 @@
-"""The FastAPI app. For now it serves API triggers; the server issue extends it."""
+"""The FastAPI app: the JSON API under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``),
+Prometheus metrics at ``/metrics``.
+
+Each resource has its router in ``server/api/``; who may call what is decided by one
+dependency (``server/auth.py``); errors become JSON in ``server/errors.py`` only.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from treadle.scheduler.service import Scheduler
-from treadle.server.api import triggers
+from treadle.server import metrics
+from treadle.server.api import ROUTERS
 from treadle.server.errors import install_error_handlers
+from treadle.server.limits import BodyLimit, SecurityHeaders
+from treadle.server.state import ServerState
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(scheduler: Scheduler) -> FastAPI:
-    """The app for ``scheduler``'s project; runs it starts go to that scheduler."""
+def create_app(state: ServerState) -> FastAPI:
+    """The app serving ``state``'s project."""
     app = FastAPI(
         title="Treadle",
+        version="1",
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
-    app.state.scheduler = scheduler
+    app.state.treadle = state
     install_error_handlers(app)
-    app.include_router(triggers.router, prefix=API_PREFIX)
-
-    @app.get(f"{API_PREFIX}/health", tags=["health"])
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    metrics.install(app)
+    app.add_middleware(BodyLimit, max_bytes=state.scheduler.project.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
 
     return app

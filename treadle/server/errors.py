@@ -1,13 +1,22 @@
-"""Treadle's errors as HTTP responses: the one place they are rendered for the API."""
+"""Errors as HTTP responses: the one place they are rendered for the API.
+
+Every error body is JSON with ``error`` (a kind), ``message`` and, where useful, ``hint``
+and ``where``. ``detail`` is kept in FastAPI's shape too (a list of ``{loc, msg, type}``
+for 422s, text otherwise), so the bodies match the OpenAPI document.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
-from treadle.errors import TreadleError, UnknownName, UserInputError
+from treadle.errors import PathRefused, TreadleError, UnknownName, UserInputError
 from treadle.store.base import StoreUnavailable
 
 log = logging.getLogger("treadle.server")
@@ -30,6 +39,8 @@ def error_body(error: TreadleError) -> dict[str, object]:
 def status_of(error: TreadleError) -> int:
     if isinstance(error, StoreUnavailable):
         return 503
+    if isinstance(error, PathRefused):
+        return 403
     if isinstance(error, UnknownName):
         return 404
     if isinstance(error, UserInputError):
@@ -43,4 +54,45 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_of(error)
         if status >= 500:
             log.error("API request failed: %s", error)
-        return JSONResponse(error_body(error), status_code=status)
+        body = error_body(error)
+        body["detail"] = _as_detail(body, status)
+        return JSONResponse(body, status_code=status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        message = error.detail if isinstance(error.detail, str) else str(error.detail)
+        body = {"error": _KINDS.get(error.status_code, "HTTPError"), "message": message}
+        body["detail"] = _as_detail(body, error.status_code)
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = jsonable_encoder(error.errors(), exclude={"input", "ctx", "url"})
+        message = "; ".join(_describe(p) for p in problems[:5]) or "invalid request"
+        body = {"error": "InvalidRequest", "message": message, "detail": problems}
+        return JSONResponse(body, status_code=422)
+
+
+_KINDS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "BodyTooLarge",
+    422: "InvalidRequest",
+}
+
+
+def _as_detail(body: dict[str, Any], status: int) -> Any:
+    """FastAPI's ``detail``: a list of problems for 422 (what the OpenAPI document says
+    a 422 holds), the message otherwise."""
+    if status == 422:
+        return [{"loc": ["body"], "msg": body["message"], "type": "value_error"}]
+    return body["message"]
+
+
+def _describe(problem: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body")
+    return f"{where}: {problem.get('msg', 'invalid')}" if where else str(problem.get("msg"))

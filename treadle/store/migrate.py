@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from treadle.store.db import Database
 
 #: Every migration this code knows, oldest first; the last is the head.
-REVISIONS = ("0001", "0002", "0003", "0004")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 HEAD_REVISION = REVISIONS[-1]
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -247,7 +247,20 @@ api_tokens = Table(
     Column("token_hash", String(128), nullable=False, unique=True),
     Column("created_at", Timestamp, nullable=False),
     Column("last_used_at", Timestamp),
+    Column("name", String(200), nullable=False, server_default=""),
     Index(None, "user_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(128), primary_key=True),  # sha256 of the cookie's value
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(128), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Index(None, "user_id"),
+    Index(None, "expires_at"),
 )
 
 secrets = Table(
@@ -269,5 +282,7 @@ audit_events = Table(
     Column("action", String(100), nullable=False),
     Column("target", String(500), nullable=False, server_default=""),
     Column("detail", Json),
+    Column("project", String(200), nullable=False, server_default=""),
+    Column("origin", String(200), nullable=False, server_default=""),  # client address, "cli"
     Index(None, "at"),
 )

@@ -387,6 +387,16 @@ class RunStore(RunHistory):
         with self.db.transaction(write=False) as tx:
             return [self._summary(r) for r in tx.all(text, params)]
 
+    def count_by_status(self) -> dict[tuple[str, str], int]:
+        """How many runs of this project each (pipeline, status) has."""
+        with self.db.transaction(write=False) as tx:
+            rows = tx.all(
+                "SELECT pipeline, status, COUNT(*) FROM pipeline_runs WHERE project = :project "
+                "GROUP BY pipeline, status",
+                {"project": self.project},
+            )
+        return {(row[0], row[1]): int(row[2]) for row in rows}
+
     def _resolve(self, tx: Transaction, run_id: str) -> str | None:
         """The full id ``run_id`` names (itself, or the one run it is a prefix of)."""
         if not run_id:

@@ -1,1 +1,11 @@
-"""One APIRouter per resource, mounted under ``/api/v1`` by ``treadle.server.app``."""
+"""One router per resource; ``ROUTERS`` is the whole list, mounted under ``/api/v1``."""
+
+from treadle.server.api import audit, health, session, triggers, users
+
+ROUTERS = (
+    health.router,
+    session.router,
+    users.router,
+    audit.router,
+    triggers.router,  # POST …/runs with a trigger's own token (no user)
+)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from treadle.errors import UnknownName
 from treadle.scheduler.service import Scheduler
+from treadle.server.state import server_state
 from treadle.store.scheduling import TriggerRecord
 
 router = APIRouter(prefix="/triggers", tags=["triggers"])
@@ -38,7 +39,7 @@ class RunCreated(BaseModel):
 
 
 def _scheduler(request: Request) -> Scheduler:
-    return request.app.state.scheduler
+    return server_state(request).scheduler
 
 
 def _unauthorized(detail: str) -> HTTPException:
