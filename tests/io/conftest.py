@@ -222,3 +222,21 @@ def moto_with_auth() -> Iterator[MotoWithAuth]:
             UserName="writer", PolicyName="guarded", PolicyDocument=json.dumps(GUARDED_POLICY)
         )
         yield MotoWithAuth(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+@pytest.fixture(params=["gcs_bucket", "s3_bucket"])
+def bucket(request):
+    """A fresh bucket on each emulator in turn (tests run once for GCS, once for S3)."""
+    return request.getfixturevalue(request.param)
+
+
+def emulator_profile(bucket) -> dict[str, str]:
+    """The settings of a profile that reaches the emulator as ``bucket.store`` does."""
+    if bucket.store.scheme == "gs":
+        return {"GCS_ENDPOINT": bucket.store.endpoint_url(), "GOOGLE_PROJECT_ID": "test-project"}
+    return {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "eu-west-1",
+        "AWS_ENDPOINT": bucket.store.endpoint,
+    }

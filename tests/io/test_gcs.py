@@ -44,15 +44,18 @@ def test_from_profile_reads_env_vars(gcs_emulator, project, monkeypatch, trips):
           GOOGLE_PROJECT_ID: test-project
           GOOGLE_LOCATION: EU
           GCS_ENDPOINT: "{{ env_var('TEST_GCS_ENDPOINT') }}"
+          GCS_BUCKET: from-profile-bucket
         """,
     )
     store = GCS.from_profile("dev", project=project.root)
-    assert (store.project_id, store.location, store.endpoint) == (
+    assert (store.project_id, store.location, store.endpoint, store.bucket) == (
         "test-project",
         "EU",
         gcs_emulator,
+        "from-profile-bucket",
     )
     store.filesystem.mkdir("from-profile-bucket")
+    assert store.check() == f"GCS bucket gs://from-profile-bucket (endpoint {gcs_emulator})"
     store.export(trips, "gs://from-profile-bucket/t.parquet")
     pd.testing.assert_frame_equal(store.load("gs://from-profile-bucket/t.parquet"), trips)
 
@@ -117,6 +120,20 @@ def test_a_key_the_token_service_rejects(gcs_bucket, project, trips):
         store.export(trips, gcs_bucket.url("t.parquet"))
     assert "PRIVATE KEY" not in str(info.value) and "profile 'dev'" in info.value.hint
     assert gcs_bucket.objects() == []
+    for bucket, message in [
+        (gcs_bucket.name, f"GCS refused access to bucket '{gcs_bucket.name}'"),
+        (None, "GCS refused to list the buckets"),
+    ]:
+        store.bucket = bucket
+        with pytest.raises(UserInputError, match=message) as info:
+            store.check()
+        assert "PRIVATE KEY" not in str(info.value) and "profile 'dev'" in info.value.hint
+
+
+def test_listing_the_buckets_needs_a_project(gcs_endpoint):
+    with pytest.raises(UserInputError, match="needs a Google Cloud project") as info:
+        GCS(profile="dev").check()
+    assert "GOOGLE_PROJECT_ID" in info.value.hint and "GCS_BUCKET" in info.value.hint
 
 
 @pytest.mark.parametrize(

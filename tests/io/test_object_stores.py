@@ -15,11 +15,6 @@ from treadle.errors import UserInputError
 OTHER = {"gs": "s3", "s3": "gs"}  # the scheme a store must refuse
 
 
-@pytest.fixture(params=["gcs_bucket", "s3_bucket"])
-def bucket(request):
-    return request.getfixturevalue(request.param)
-
-
 @pytest.mark.parametrize("name", ["t.csv", "t.csv.gz", "t.json", "t.jsonl", "t.parquet"])
 def test_single_file_round_trip(bucket, name):
     df = pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", "c"], "v": [0.5, None, 2.0]})
@@ -150,3 +145,29 @@ def test_bad_inputs_name_what_is_wrong_and_change_nothing(bucket, trips):
     with pytest.raises(UserInputError, match="partition_by needs the parquet format"):
         store.export(trips, bucket.url("t.csv"), partition_by="zone")
     assert bucket.objects() == []
+
+
+def test_check_lists_the_profile_bucket(bucket):
+    store = bucket.store
+    store.bucket = bucket.name
+    assert store.check().startswith(
+        f"{store.service} bucket {store.scheme}://{bucket.name} (endpoint http://127.0.0.1:"
+    )
+
+
+def test_check_without_a_bucket_counts_the_buckets(bucket):
+    where = bucket.store.check()
+    count = len(bucket.store.filesystem.ls("", refresh=True))
+    assert where.startswith(f"{bucket.store.service} at http://127.0.0.1:")
+    assert where.endswith(f", {count} bucket{'' if count == 1 else 's'}") and count >= 1
+
+
+def test_check_names_a_missing_bucket_and_its_profile(bucket):
+    bucket.store.bucket, bucket.store.profile = "no-such-bucket-x", "dev"
+    with pytest.raises(UserInputError) as info:
+        bucket.store.check()
+    assert info.value.message == (
+        "bucket 'no-such-bucket-x' of profile 'dev' does not exist"
+        f" ({bucket.store.scheme}://no-such-bucket-x)"
+    )
+    assert bucket.store.bucket_key in info.value.hint

@@ -26,12 +26,18 @@ def test_from_profile_reads_env_vars(moto_server, project, monkeypatch, trips, c
           AWS_SECRET_ACCESS_KEY: "{{ env_var('TEST_AWS_SECRET') }}"
           AWS_REGION: eu-west-1
           AWS_ENDPOINT: "{{ env_var('TEST_AWS_ENDPOINT') }}"
+          S3_BUCKET: from-profile-bucket
         """,
     )
     store = S3.from_profile("dev", project=project.root)
-    assert (store.region, store.endpoint) == ("eu-west-1", moto_server)
+    assert (store.region, store.endpoint, store.bucket) == (
+        "eu-west-1",
+        moto_server,
+        "from-profile-bucket",
+    )
     assert "TOPSECRET" not in repr(store)
     store.filesystem.mkdir("from-profile-bucket")
+    assert store.check() == f"S3 bucket s3://from-profile-bucket (endpoint {moto_server})"
     store.export(trips, "s3://from-profile-bucket/lake/t", partition_by="lpep_pickup_date")
     pd.testing.assert_frame_equal(store.load("s3://from-profile-bucket/lake/t"), trips)
     assert "s3://from-profile-bucket/lake/t" in caplog.text and "TOPSECRET" not in caplog.text
@@ -56,15 +62,21 @@ def guarded(moto_with_auth, make_bucket):
     return make_bucket(store)
 
 
-def test_bad_credentials_name_the_bucket_not_the_secret(moto_with_auth, guarded, trips):
-    guarded.store.export(trips, guarded.url("t.parquet"))
-    wrong = S3(
+def with_wrong_keys(endpoint: str, bucket: str | None = None) -> S3:
+    """A connector whose keys the server does not know (profile 'dev')."""
+    return S3(
         access_key_id="AKIAWRONGWRONG",
         secret_access_key="TOPSECRET-wrong",
         region="eu-west-1",
-        endpoint=moto_with_auth.endpoint,
+        endpoint=endpoint,
         profile="dev",
+        bucket=bucket,
     )
+
+
+def test_bad_credentials_name_the_bucket_not_the_secret(moto_with_auth, guarded, trips):
+    guarded.store.export(trips, guarded.url("t.parquet"))
+    wrong = with_wrong_keys(moto_with_auth.endpoint)
     for attempt in (
         lambda: wrong.load(guarded.url("t.parquet")),
         lambda: wrong.export(trips, guarded.url("t.parquet")),
@@ -77,6 +89,18 @@ def test_bad_credentials_name_the_bucket_not_the_secret(moto_with_auth, guarded,
         assert "TOPSECRET" not in str(info.value) and "profile 'dev'" in info.value.hint
     pd.testing.assert_frame_equal(guarded.store.load(guarded.url("t.parquet")), trips)
     assert guarded.objects() == ["t.parquet"]
+
+
+def test_check_with_refused_credentials(moto_with_auth, guarded):
+    guarded.store.bucket = guarded.name
+    assert guarded.store.check().startswith(f"S3 bucket s3://{guarded.name} (endpoint ")
+    for bucket, message in [
+        (guarded.name, f"S3 refused access to bucket '{guarded.name}'"),
+        (None, "S3 refused to list the buckets"),
+    ]:
+        with pytest.raises(UserInputError, match=message) as info:
+            with_wrong_keys(moto_with_auth.endpoint, bucket).check()
+        assert "TOPSECRET" not in str(info.value) and "profile 'dev'" in info.value.hint
 
 
 def test_export_refused_midway_leaves_the_old_dataset_and_no_strays(guarded, trips):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib import resources
 
 import pytest
 
@@ -22,17 +23,35 @@ def demo(tmp_path):
     return root
 
 
+def upstream_of(template: str) -> list[str]:
+    """Loaders and sensors start a pipeline; the others follow the example's cleaner."""
+    starts = TEMPLATES[template].type.value in ("data_loader", "sensor")
+    return [] if starts else ["clean_green_taxi"]
+
+
 @pytest.mark.parametrize("template", sorted(TEMPLATES))
 def test_every_template_makes_a_block_the_project_accepts(demo, template) -> None:
-    upstream = (
-        [] if TEMPLATES[template].type.value in ("data_loader", "sensor") else ["clean_green_taxi"]
-    )
-    file = add_block(demo, "example_pipeline", f"my_{template}", template, upstream)
+    file = add_block(demo, "example_pipeline", f"my_{template}", template, upstream_of(template))
     assert file.is_file() and file.stem == f"my_{template}"
     pipeline = load_project(demo).pipeline("example_pipeline")
     assert pipeline.block(f"my_{template}").type is TEMPLATES[template].type
     if file.suffix == ".py":
         assert f"def my_{template}(" in file.read_text()
+
+
+def test_every_template_file_is_registered() -> None:
+    folder = resources.files("treadle.project").joinpath("templates/blocks")
+    files = {entry.name for entry in folder.iterdir() if entry.name.endswith((".py", ".sql"))}
+    assert files == {template.file for template in TEMPLATES.values()}
+
+
+def test_all_templates_together_validate(demo) -> None:
+    before = len(load_project(demo).pipeline("example_pipeline").blocks)
+    for template in TEMPLATES:
+        add_block(demo, "example_pipeline", f"my_{template}", template, upstream_of(template))
+    done = subprocess.run([*TREADLE, "validate", str(demo)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{before + len(TEMPLATES)} blocks" in done.stdout
 
 
 def test_templates_run_end_to_end(demo) -> None:

@@ -18,27 +18,31 @@ app.add_typer(io_app, name="io")
 def test_profile(
     profile: Annotated[str, typer.Argument(help="The io_config.yaml profile.")] = "default",
     project: ProjectOption = Path("."),
+    connector: Annotated[
+        str | None,
+        typer.Option(
+            help="Test it as this connector (e.g. BigQuery for a profile of GOOGLE_ keys, "
+            "which is tested as GCS otherwise)."
+        ),
+    ] = None,
 ) -> None:
     """Connect with a profile and say whether it works, or exactly why not."""
     import treadle.io
-    from treadle.errors import UserInputError
+    from treadle.errors import UserInputError, unknown_name_error
     from treadle.io.base import read_profile
     from treadle.project.loader import find_project_root
 
     root = find_project_root(project)
     _, settings = read_profile(profile, root)  # a missing profile or variable: named
-    name = treadle.io.connector_name_for(settings)
+    name = connector or treadle.io.connector_name_for(settings)
+    if name not in treadle.io.CONNECTORS:
+        raise unknown_name_error("connector", name, sorted(treadle.io.CONNECTORS))
     started = time.perf_counter()
     with getattr(treadle.io, name).from_profile(profile, project=root) as connector:
         try:
             where = connector.check()
         except UserInputError:
             raise
-        except NotImplementedError:
-            raise UserInputError(
-                f"profile {profile!r} is for {name}, which `treadle io test` cannot test yet",
-                hint=f"load or export something with {name}.from_profile({profile!r})",
-            ) from None
         except Exception as exc:  # the backend's own words are the exact failure
             raise UserInputError(
                 f"profile {profile!r} ({name}) could not connect: {type(exc).__name__}: {exc}",

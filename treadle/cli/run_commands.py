@@ -248,5 +248,6 @@ def list_templates() -> None:
     """The block templates."""
     from treadle.project.block_templates import TEMPLATES
 
+    width = max(len(key) for key in TEMPLATES) + 2
     for key, template in TEMPLATES.items():
-        stdout().print(f"{key:<20} {template.type.value:<14} {template.description}")
+        stdout().print(f"{key:<{width}}{template.type.value:<14} {template.description}")

@@ -1,8 +1,9 @@
-"""Connectors: DuckDB, project files, PostgreSQL, GCS and S3 now; BigQuery later.
+"""Connectors: DuckDB, project files, PostgreSQL, GCS, S3 and BigQuery.
 
 ``from treadle.io import DuckDB`` imports only ``treadle.io.duckdb`` (and duckdb, pyarrow);
 ``from treadle.io import Postgres`` only ``treadle.io.postgres`` (and psycopg, pyarrow), or
-raises ``MissingExtra`` naming ``pip install 'treadle[postgres]'`` when psycopg is missing.
+raises ``MissingExtra`` naming ``pip install 'treadle[postgres]'`` when psycopg is missing
+(``BigQuery``, ``GCS``: ``treadle[gcp]``; ``S3``: ``treadle[aws]``).
 Importing ``treadle.io`` itself loads no data library. ``CONNECTORS`` is the whole list.
 """
 
@@ -12,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from treadle.io.bigquery import BigQuery as BigQuery
     from treadle.io.duckdb import DuckDB as DuckDB
     from treadle.io.files import Files as Files
     from treadle.io.gcs import GCS as GCS
@@ -26,18 +28,21 @@ CONNECTORS: dict[str, str] = {
     "Postgres": "treadle.io.postgres",  # psycopg 3, COPY; pip install treadle[postgres]
     "GCS": "treadle.io.gcs",  # google-cloud-storage, gcsfs; pip install treadle[gcp]
     "S3": "treadle.io.s3",  # s3fs; pip install treadle[aws]
-    # to come, with its extra: "BigQuery": "treadle.io.bigquery" (google-cloud-bigquery)
+    "BigQuery": "treadle.io.bigquery",  # google-cloud-bigquery; pip install treadle[gcp]
 }
 
 #: Which connector a profile of io_config.yaml is for, by the keys it sets: the first
 #: prefix that one of its keys starts with wins; a profile with none (like the default
-#: ``default``) is DuckDB's.
+#: ``default``) is DuckDB's. A BigQuery profile needs a ``BIGQUERY_`` key: one with only
+#: ``GOOGLE_`` keys stays GCS's (``BigQuery.from_profile`` reads it all the same).
 PROFILE_KINDS: tuple[tuple[str, str], ...] = (
     ("POSTGRES_", "Postgres"),
     ("DUCKDB_", "DuckDB"),
+    ("BIGQUERY_", "BigQuery"),
     ("GOOGLE_", "GCS"),
     ("GCS_", "GCS"),
     ("AWS_", "S3"),
+    ("S3_", "S3"),
 )
 
 __all__ = sorted(CONNECTORS)

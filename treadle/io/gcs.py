@@ -8,7 +8,9 @@ exactly what is atomic, are shared with ``S3``: see ``treadle.io.object_store``.
 * ``GOOGLE_SERVICE_ACC_KEY_FILEPATH``: a service account key file, relative to the project;
 * ``GOOGLE_SERVICE_ACC_KEY``: the key's JSON inline (a string, or a YAML mapping);
 * ``GOOGLE_PROJECT_ID``, ``GOOGLE_LOCATION`` (the location of buckets created through it);
-* ``GCS_ENDPOINT``: another endpoint, e.g. an emulator (``http://127.0.0.1:9023``).
+* ``GCS_ENDPOINT``: another endpoint, e.g. an emulator (``http://127.0.0.1:9023``);
+* ``GCS_BUCKET`` (optional): the bucket ``treadle io test`` checks; without it, the test
+  lists the buckets of the project (which needs ``GOOGLE_PROJECT_ID`` or a key's project).
 
 Without a key, the application default credentials are used. Without ``GCS_ENDPOINT``,
 the ``STORAGE_EMULATOR_HOST`` environment variable is honoured, as google-cloud-storage
@@ -17,14 +19,18 @@ does; with an endpoint and no key, requests are anonymous (emulators need no cre
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-from pathlib import Path
 from typing import Any, Self
 
 from treadle.errors import MissingExtra, UserInputError
 from treadle.io.base import read_profile
+from treadle.io.google_credentials import (
+    KEY_FILE,
+    KEY_INLINE,
+    service_account_key,
+    text_setting,
+)
 from treadle.io.object_store import ObjectStore
 
 try:
@@ -37,8 +43,7 @@ except ImportError as exc:
         hint="pip install 'treadle[gcp]'",
     ) from exc
 
-KEY_FILE = "GOOGLE_SERVICE_ACC_KEY_FILEPATH"
-KEY_INLINE = "GOOGLE_SERVICE_ACC_KEY"
+DEFAULT_ENDPOINT = "https://storage.googleapis.com"
 
 
 class GCS(ObjectStore):
@@ -46,6 +51,7 @@ class GCS(ObjectStore):
 
     scheme = "gs"
     service = "GCS"
+    bucket_key = "GCS_BUCKET"
 
     def __init__(
         self,
@@ -55,9 +61,10 @@ class GCS(ObjectStore):
         location: str | None = None,
         endpoint: str | None = None,
         profile: str | None = None,
+        bucket: str | None = None,
     ) -> None:
         """``credentials``: a service account key (parsed JSON); ``None`` for the default."""
-        super().__init__(profile)
+        super().__init__(profile, bucket)
         self._credentials = credentials
         self.project_id = project_id
         self.location = location
@@ -67,13 +74,15 @@ class GCS(ObjectStore):
     def from_profile(cls, profile: str = "default", *, project: Any = None) -> Self:
         """See ``Connector.from_profile``; the keys are in the module docstring."""
         root, settings = read_profile(profile, project)
-        key = _service_account_key(root, settings, profile)
+        key = service_account_key(root, settings, profile)
         return cls(
             credentials=key,
-            project_id=_text(settings.get("GOOGLE_PROJECT_ID")) or (key or {}).get("project_id"),
-            location=_text(settings.get("GOOGLE_LOCATION")),
-            endpoint=_text(settings.get("GCS_ENDPOINT")),
+            project_id=text_setting(settings.get("GOOGLE_PROJECT_ID"))
+            or (key or {}).get("project_id"),
+            location=text_setting(settings.get("GOOGLE_LOCATION")),
+            endpoint=text_setting(settings.get("GCS_ENDPOINT")),
             profile=profile,
+            bucket=text_setting(settings.get(cls.bucket_key)),
         )
 
     def endpoint_url(self) -> str | None:
@@ -117,6 +126,20 @@ class GCS(ObjectStore):
         _fetch_token(filesystem)
         return filesystem
 
+    def _where(self) -> str:
+        return self.endpoint_url() or DEFAULT_ENDPOINT
+
+    def _list_one_object(self, bucket: str) -> None:
+        self.filesystem.call("GET", "b/{}/o", bucket, maxResults=1, json_out=True)
+
+    def _bucket_names(self) -> list[str]:
+        if not self.filesystem.project:  # real GCS lists the buckets of one project
+            raise UserInputError(
+                f"listing the GCS buckets{self._of_profile()} needs a Google Cloud project",
+                hint=f"set GOOGLE_PROJECT_ID, or {self.bucket_key} to test one bucket",
+            )
+        return [name.rstrip("/") for name in self.filesystem.buckets]
+
     def _is_access_denied(self, exc: Exception) -> bool:
         # gcsfs raises OSError("Forbidden: …") for 403 and HttpError for 401; google-auth
         # raises RefreshError when the token service rejects the key.
@@ -125,9 +148,6 @@ class GCS(ObjectStore):
         if isinstance(exc, HttpError) and exc.code in (401, 403):
             return True
         return isinstance(exc, PermissionError | RefreshError)
-
-    def _of_profile(self) -> str:
-        return f" of profile {self.profile!r}" if self.profile else ""
 
 
 def _fetch_token(filesystem: GCSFileSystem) -> None:
@@ -139,57 +159,3 @@ def _fetch_token(filesystem: GCSFileSystem) -> None:
     except RefreshError as exc:
         if not getattr(exc, "retryable", False):
             raise
-
-
-def _service_account_key(
-    root: Path, settings: dict[str, Any], profile: str
-) -> dict[str, Any] | None:
-    """The key from the file or the inline setting, parsed; ``None`` when neither is set."""
-    path, inline = _text(settings.get(KEY_FILE)), settings.get(KEY_INLINE)
-    if path:
-        file = (root / Path(path).expanduser()).resolve()
-        try:
-            text = file.read_text(encoding="utf-8")
-        except OSError:
-            raise UserInputError(
-                f"the service account key file {file} of profile {profile!r} cannot be read",
-                hint=f"{KEY_FILE} is a path relative to the project folder",
-            ) from None
-        return _parsed_key(text, f"the file {file}", profile)
-    if isinstance(inline, dict):
-        return _checked_key(inline, KEY_INLINE, profile)
-    if _text(inline):
-        return _parsed_key(str(inline), KEY_INLINE, profile)
-    return None
-
-
-def _parsed_key(text: str, where: str, profile: str) -> dict[str, Any]:
-    """Parse a key's JSON; the message never quotes the text (it holds a private key)."""
-    try:
-        key = json.loads(text)
-    except ValueError:
-        key = None
-    if not isinstance(key, dict):
-        raise UserInputError(
-            f"{where} of profile {profile!r} is not a service account key in JSON",
-            hint="use the JSON key file downloaded from the Google Cloud console",
-        )
-    return _checked_key(key, where, profile)
-
-
-def _checked_key(key: dict[str, Any], where: str, profile: str) -> dict[str, Any]:
-    missing = [name for name in ("type", "client_email", "private_key") if not key.get(name)]
-    if missing:
-        raise UserInputError(
-            f"{where} of profile {profile!r} is not a service account key:"
-            f" it has no {', '.join(missing)}",
-            hint="use the JSON key file downloaded from the Google Cloud console",
-        )
-    return key
-
-
-def _text(value: Any) -> str | None:
-    """A setting as text; empty (an unset ``env_var`` default) counts as not set."""
-    if value is None:
-        return None
-    return str(value).strip() or None

@@ -27,6 +27,10 @@ transaction):
   dataset once it is an hour old (its name holds its creation time).
 * ``if_exists='fail'`` checks, then writes: a writer in between is not detected.
 
+``check()`` (``treadle io test``) lists the profile's bucket (``GCS_BUCKET``, ``S3_BUCKET``;
+one object at most), or without one the buckets of the account: the cheapest calls that
+need valid credentials.
+
 Bad input raises ``UserInputError`` before anything is written: a bucket that does not
 exist, credentials the service refuses, a partition column that is not in the table, an
 unknown ``if_exists`` or format. A refusal midway (a permission that covers only part of
@@ -84,14 +88,29 @@ class ObjectStore(Connector):
 
     scheme: ClassVar[str]  # "gs", "s3"
     service: ClassVar[str]  # "GCS", "S3": for messages
+    bucket_key: ClassVar[str]  # "GCS_BUCKET", "S3_BUCKET": the profile key of ``bucket``
 
-    def __init__(self, profile: str | None = None) -> None:
+    def __init__(self, profile: str | None = None, bucket: str | None = None) -> None:
+        """``bucket``: the one ``check()`` tests; ``None`` to list the account's buckets."""
         self.profile = profile
+        self.bucket = bucket
         self._filesystem: AbstractFileSystem | None = None
 
     @abstractmethod
     def _make_filesystem(self) -> AbstractFileSystem:
         """A new fsspec filesystem with this connector's credentials and endpoint."""
+
+    @abstractmethod
+    def _where(self) -> str:
+        """The endpoint requests go to, for ``check()``'s answer (no secrets)."""
+
+    @abstractmethod
+    def _list_one_object(self, bucket: str) -> None:
+        """List at most one object of ``bucket``; ``FileNotFoundError`` if it does not exist."""
+
+    @abstractmethod
+    def _bucket_names(self) -> list[str]:
+        """The buckets the credentials can see (of the account, or of the project)."""
 
     @property
     def filesystem(self) -> AbstractFileSystem:
@@ -102,6 +121,30 @@ class ObjectStore(Connector):
 
     def close(self) -> None:
         self._filesystem = None
+
+    def check(self) -> str:
+        """Build the filesystem and make the cheapest call that needs valid credentials.
+
+        With a bucket, list it (one object at most): ``GCS bucket gs://lake (endpoint …)``;
+        without, count the buckets: ``S3 at http://127.0.0.1:5000, 3 buckets``. Raises
+        ``UserInputError`` for a missing bucket or credentials the service refuses.
+        """
+        if self.bucket:
+            with self._translated_errors(self.bucket):
+                self._check_bucket_listable(self.bucket)
+            return f"{self.service} bucket {self.url(self.bucket)} (endpoint {self._where()})"
+        with self._translated_errors(""):
+            count = len(self._bucket_names())
+        return f"{self.service} at {self._where()}, {count} bucket{'' if count == 1 else 's'}"
+
+    def _check_bucket_listable(self, bucket: str) -> None:
+        try:
+            self._list_one_object(bucket)
+        except FileNotFoundError:
+            raise UserInputError(
+                f"bucket {bucket!r}{self._of_profile()} does not exist ({self.url(bucket)})",
+                hint=f"create the bucket, or correct {self.bucket_key} in io_config.yaml",
+            ) from None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(profile={self.profile!r})"
@@ -220,12 +263,19 @@ class ObjectStore(Connector):
         return isinstance(exc, PermissionError)
 
     def _access_denied(self, path: str, exc: BaseException) -> UserInputError:
+        """Names the bucket of ``path``; an empty ``path`` is the listing of the buckets."""
         bucket = path.partition("/")[0]
-        where = f" of profile {self.profile!r}" if self.profile else ""
+        if bucket:
+            what, scope = f"access to bucket {bucket!r}", "the bucket"
+        else:
+            what, scope = "to list the buckets", "the account"
         return UserInputError(
-            f"{self.service} refused access to bucket {bucket!r}: {_first_line(exc)}",
-            hint=f"check the credentials{where} and their permissions on the bucket",
+            f"{self.service} refused {what}: {_first_line(exc)}",
+            hint=f"check the credentials{self._of_profile()} and their permissions on {scope}",
         )
+
+    def _of_profile(self) -> str:
+        return f" of profile {self.profile!r}" if self.profile else ""
 
     def _check_bucket(self, path: str) -> None:
         # Not filesystem.exists(): it answers False for refused credentials too.

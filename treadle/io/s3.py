@@ -7,7 +7,8 @@ atomic, are shared with ``GCS``: see ``treadle.io.object_store``.
 ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` (both or neither), ``AWS_SESSION_TOKEN``,
 ``AWS_REGION``, and ``AWS_ENDPOINT`` for an S3-compatible server
 (``http://127.0.0.1:9000``). Without keys, boto's usual chain is used (environment,
-``~/.aws``, instance role).
+``~/.aws``, instance role). ``S3_BUCKET`` (optional) is the bucket ``treadle io test``
+checks; without it, the test lists the buckets of the account.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class S3(ObjectStore):
 
     scheme = "s3"
     service = "S3"
+    bucket_key = "S3_BUCKET"
 
     def __init__(
         self,
@@ -41,12 +43,13 @@ class S3(ObjectStore):
         region: str | None = None,
         endpoint: str | None = None,
         profile: str | None = None,
+        bucket: str | None = None,
     ) -> None:
-        super().__init__(profile)
+        super().__init__(profile, bucket)
         if bool(access_key_id) != bool(secret_access_key):
-            where = f" of profile {profile!r}" if profile else ""
             raise UserInputError(
-                f"the S3 credentials{where} need both an access key id and a secret access key",
+                f"the S3 credentials{self._of_profile()} need both an access key id"
+                " and a secret access key",
                 hint="set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither",
             )
         self._access_key_id = access_key_id
@@ -66,6 +69,7 @@ class S3(ObjectStore):
             region=_text(settings.get("AWS_REGION")),
             endpoint=_text(settings.get("AWS_ENDPOINT")),
             profile=profile,
+            bucket=_text(settings.get(cls.bucket_key)),
         )
 
     def _make_filesystem(self) -> S3FileSystem:
@@ -79,6 +83,16 @@ class S3(ObjectStore):
             skip_instance_cache=True,
             use_listings_cache=False,
         )
+
+    def _where(self) -> str:
+        return self.filesystem.s3.meta.endpoint_url  # AWS_ENDPOINT, else the region's
+
+    def _list_one_object(self, bucket: str) -> None:
+        self.filesystem.call_s3("list_objects_v2", Bucket=bucket, MaxKeys=1)
+
+    def _bucket_names(self) -> list[str]:
+        # Not filesystem.ls(""): s3fs answers [] when the service refuses the listing.
+        return [bucket["Name"] for bucket in self.filesystem.call_s3("list_buckets")["Buckets"]]
 
 
 def _text(value: Any) -> str | None:

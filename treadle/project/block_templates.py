@@ -37,6 +37,15 @@ TEMPLATES: dict[str, BlockTemplate] = {
         "loader_postgres.py", BlockType.DATA_LOADER, "a query on PostgreSQL"
     ),
     "loader_duckdb": BlockTemplate("loader_duckdb.py", BlockType.DATA_LOADER, "a DuckDB query"),
+    "loader_gcs": BlockTemplate(
+        "loader_gcs.py", BlockType.DATA_LOADER, "a Parquet, CSV or JSON object from GCS"
+    ),
+    "loader_s3": BlockTemplate(
+        "loader_s3.py", BlockType.DATA_LOADER, "a Parquet, CSV or JSON object from S3"
+    ),
+    "loader_bigquery": BlockTemplate(
+        "loader_bigquery.py", BlockType.DATA_LOADER, "a BigQuery query with parameters"
+    ),
     "transformer": BlockTemplate("transformer.py", BlockType.TRANSFORMER, "pandas, with a test"),
     "transformer_sql": BlockTemplate(
         "transformer_sql.sql", BlockType.TRANSFORMER, "SQL on the upstream output (DuckDB)"
@@ -49,6 +58,18 @@ TEMPLATES: dict[str, BlockTemplate] = {
     ),
     "exporter_lake": BlockTemplate(
         "exporter_lake.py", BlockType.DATA_EXPORTER, "Parquet partitioned by date"
+    ),
+    "exporter_gcs": BlockTemplate(
+        "exporter_gcs.py", BlockType.DATA_EXPORTER, "one Parquet object to GCS"
+    ),
+    "exporter_gcs_partitioned": BlockTemplate(
+        "exporter_gcs_partitioned.py", BlockType.DATA_EXPORTER, "Parquet on GCS partitioned by date"
+    ),
+    "exporter_s3": BlockTemplate(
+        "exporter_s3.py", BlockType.DATA_EXPORTER, "one Parquet object to S3"
+    ),
+    "exporter_bigquery": BlockTemplate(
+        "exporter_bigquery.py", BlockType.DATA_EXPORTER, "to a BigQuery table (load job)"
     ),
     "sensor_file": BlockTemplate("sensor_file.py", BlockType.SENSOR, "wait for a file"),
     "sensor_sql": BlockTemplate("sensor_sql.py", BlockType.SENSOR, "wait for a query's rows"),
