@@ -54,8 +54,9 @@ class Event:
         values = {k: v for k, v in data.items() if k in names}
         if "status" in values:
             values["status"] = _STATUS_TYPES[cls](values["status"])
-        if "blocks" in values:
-            values["blocks"] = tuple(values["blocks"])
+        for name in ("blocks", "secrets_read"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
 
@@ -133,6 +134,7 @@ class BlockFinished(Event):
     index: int | None = None  # set for one item of a dynamic fan-out; None for the block
     cpu_time: float | None = None  # seconds of CPU the (last) attempt used
     peak_memory: int | None = None  # bytes: peak resident memory during the attempt
+    secrets_read: tuple[str, ...] = ()  # names of the secrets the attempt decrypted
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,3 +92,34 @@ def test_secret_values_are_masked_in_block_logs(project) -> None:
 def test_bad_names_are_refused(project) -> None:
     with pytest.raises(UserInputError, match="not a valid secret name"):
         SecretStore(project.root).set("../x", "v")
+
+
+def test_a_run_that_decrypts_a_secret_leaves_an_audit_event_with_its_name_only(project) -> None:
+    import treadle
+    from treadle.project import load_project
+    from treadle.scheduler.history import history
+    from treadle.store.audit import AuditStore
+
+    SecretStore(project.root).set("api_key", "s3cr3t-value-123")
+    project.write("io_config.yaml", "vendor:\n  API_KEY: \"{{ secret('api_key') }}\"\n")
+    project.block(
+        "data_loaders",
+        "load",
+        """
+        from treadle import data_loader
+        from treadle.io.base import read_profile
+
+        @data_loader
+        def load():
+            return len(read_profile("vendor")[1]["API_KEY"])
+        """,
+    )
+    project.pipeline("p", "blocks:\n  - {name: load, type: data_loader}\n")
+    result = treadle.run_pipeline(project.root, "p")
+    assert result.ok, result.blocks["load"].error
+    assert result.output("load") == len("s3cr3t-value-123")
+    with history(load_project(project.root)) as store:
+        events = AuditStore(store).events(action="secret.read")
+    assert [(e.action, e.target, e.origin) for e in events] == [("secret.read", "api_key", "run")]
+    assert events[0].actor == f"run {result.run_id}" and events[0].detail["block"] == "load"
+    assert "s3cr3t-value-123" not in str(events[0].to_dict())

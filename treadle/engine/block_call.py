@@ -69,7 +69,7 @@ def execute_block(
     }
     outcome = TaskOutcome(task.task_id, BlockStatus.SUCCEEDED)
     loaded: LoadedBlock | None = None
-    with activated(run.project_root, run.variables), capture_output(log):
+    with activated(run.project_root, run.variables) as active, capture_output(log):
         try:
             with _alarm(task.block.timeout if enforce_timeout else None, log):
                 if task.block.is_sql:
@@ -102,6 +102,7 @@ def execute_block(
             log.write_line("ERROR", outcome.error.traceback.rstrip().replace("\n", "\n    "))
         if loaded is not None and _callbacks_due(task, outcome):
             _run_callbacks(loaded, outcome, inputs, context, run.variables, log)
+        outcome.secrets_read = tuple(sorted(active.secrets_read))
     outcome.duration = time.perf_counter() - started
     usage = meter.usage()
     outcome.cpu_time, outcome.peak_memory = usage.cpu_time, usage.peak_memory

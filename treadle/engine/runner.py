@@ -467,6 +467,7 @@ class Runner:
                 index=index,
                 cpu_time=outcome.cpu_time if outcome else None,
                 peak_memory=outcome.peak_memory if outcome else None,
+                secrets_read=outcome.secrets_read if outcome else (),
             )  # fmt: skip
         )
 
@@ -513,6 +514,7 @@ class Runner:
                 reason=reason,
                 cpu_time=outcome.cpu_time if outcome else None,
                 peak_memory=outcome.peak_memory if outcome else None,
+                secrets_read=outcome.secrets_read if outcome else (),
             )  # fmt: skip
         )
         self._release_inputs(name)

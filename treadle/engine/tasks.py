@@ -110,3 +110,4 @@ class TaskOutcome:
     pending: Any = None  # PendingOutput
     cpu_time: float | None = None
     peak_memory: int | None = None
+    secrets_read: tuple[str, ...] = ()  # names, for the audit trail

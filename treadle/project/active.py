@@ -22,6 +22,8 @@ from treadle.errors import UserInputError
 class ActiveContext:
     root: Path
     variables: Mapping[str, Any] = field(default_factory=dict)
+    #: Names of the secrets the code decrypted while active (for the audit trail).
+    secrets_read: set[str] = field(default_factory=set)
 
 
 _active: ContextVar[ActiveContext | None] = ContextVar("treadle_active", default=None)
@@ -35,6 +37,13 @@ def activated(root: Path, variables: Mapping[str, Any] | None = None) -> Iterato
         yield context
     finally:
         _active.reset(token)
+
+
+def note_secret_read(name: str) -> None:
+    """Remember that the running code decrypted secret ``name`` (outside a run: nothing)."""
+    context = _active.get()
+    if context is not None:
+        context.secrets_read.add(name)
 
 
 def active_context() -> ActiveContext:

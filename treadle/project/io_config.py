@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from treadle.errors import UnknownName, UserInputError, did_you_mean
+from treadle.project.active import note_secret_read
 from treadle.project.secrets import SECRETS_FILE
 from treadle.project.yaml_source import parse_yaml
 
@@ -116,13 +117,17 @@ def load_io_config(root: Path, variables: Mapping[str, Any] | None = None) -> Io
     with _cache_lock:
         cached = _cache.get(file)
     if cached is not None and cached.key == key and cached.still_valid(variables):
+        for name in cached.secrets:  # decrypted once, but used again: still a read
+            note_secret_read(name)
         return cached.config
     dotenv = cached.dotenv if cached is not None and cached.key[2] == env_stat else None
     renderer = _Renderer(variables, dotenv, Path(root) / ENV_FILE)
     source = file.read_text(encoding="utf-8")
     config = _parse(file, source, renderer.render(source), renderer.missing)
     with _cache_lock:
-        _cache[file] = _CacheEntry(key, renderer.dotenv, renderer.used, config)
+        _cache[file] = _CacheEntry(
+            key, renderer.dotenv, renderer.used, config, tuple(renderer.secrets)
+        )
     return config
 
 
@@ -155,6 +160,7 @@ class _Renderer:
         self.env_file = env_file
         self.used: list[tuple[str, str, Any]] = []
         self.missing: dict[str, tuple[str, str]] = {}  # placeholder -> (message, hint)
+        self.secrets: list[str] = []  # names of the secrets decrypted
 
     def env_var(self, name: str, default: Any = _MISSING) -> Any:
         value = os.environ.get(name)
@@ -190,6 +196,8 @@ class _Renderer:
 
         value = SecretStore(self.env_file.parent).get(name)
         if value is not None:
+            note_secret_read(name)
+            self.secrets.append(name)
             return value
         if default is not _MISSING:
             return default
@@ -297,6 +305,7 @@ class _CacheEntry:
     dotenv: dict[str, str] | None
     used: list[tuple[str, str, Any]]
     config: IoConfig
+    secrets: tuple[str, ...] = ()
 
     def still_valid(self, variables: Mapping[str, Any]) -> bool:
         for kind, name, value in self.used:

@@ -222,6 +222,17 @@ class RunStore(RunHistory):
     def _block_finished(self, tx: Transaction, e: BlockFinished) -> None:
         status = e.status.value
         at = self._ts(e.at)
+        for name in e.secrets_read:
+            tx.execute(
+                q.AUDIT_SECRET_READ,
+                {
+                    "project": self.project,
+                    "actor": f"run {e.run_id}",
+                    "name": name,
+                    "detail": json.dumps({"run_id": e.run_id, "block": e.block}),
+                    "at": at,
+                },
+            )
         errors = _error_params(e.error)
         if e.attempt >= 1:
             tx.execute(
@@ -360,7 +371,12 @@ class RunStore(RunHistory):
         status: str | None = None,
         limit: int = 50,
         project: str | None = None,
+        trigger: str | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[RunSummary]:
+        """See ``RunHistory.list_runs``. ``trigger`` keeps the runs started that way (api,
+        schedule, cli …). ``before`` is a ``run_position``: only runs older than it are
+        listed, so pages are walked by key (as fast on the last page as on the first)."""
         if status is not None and status not in _RUN_STATUSES:
             raise UserInputError(
                 f"unknown run status {status!r}",
@@ -380,12 +396,32 @@ class RunStore(RunHistory):
         if status is not None:
             where.append("status = :status")
             params["status"] = str(status)
+        if trigger is not None:
+            where.append('"trigger" = :trigger')
+            params["trigger"] = trigger
+        if before is not None:
+            # the range on created_at lets both databases walk the index from there
+            where.append(
+                "created_at <= :before_at AND (created_at < :before_at OR id < :before_id)"
+            )
+            params.update(before_at=self._ts(before[0]), before_id=before[1])
         text = f"SELECT {q.RUN_COLUMNS} FROM pipeline_runs"
         if where:
             text += " WHERE " + " AND ".join(where)
         text += " ORDER BY created_at DESC, id DESC LIMIT :limit"
         with self.db.transaction(write=False) as tx:
             return [self._summary(r) for r in tx.all(text, params)]
+
+    def run_position(self, run_id: str) -> tuple[float, str] | None:
+        """``(created_at, id)`` of a run (a unique prefix of its id will do): where a page
+        of ``list_runs`` ends, for ``before``. ``None`` when there is no such run."""
+        with self.db.transaction(write=False) as tx:
+            found = self._resolve(tx, run_id)
+            if found is None:
+                return None
+            row = tx.one(q.GET_RUN, {"run_id": found})
+        created_at = self._read_ts(row[q.RUN_COLUMN_NAMES.index("created_at")])
+        return (created_at or 0.0, found)
 
     def count_by_status(self) -> dict[tuple[str, str], int]:
         """How many runs of this project each (pipeline, status) has."""

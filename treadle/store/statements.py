@@ -282,3 +282,9 @@ SELECT block, status, attempts FROM run_blocks WHERE run_id = :run_id ORDER BY o
 """
 
 RETENTION_WHERE = f"finished_at < :before AND status IN {_FINISHED_IN}"
+
+# A run decrypted a secret (the name only, never the value): one audit event per block.
+AUDIT_SECRET_READ = """
+INSERT INTO audit_events (at, actor, action, target, detail, project, origin)
+VALUES (:at, :actor, 'secret.read', :name, :detail, :project, 'run')
+"""

@@ -1,11 +1,12 @@
 """One router per resource; ``ROUTERS`` is the whole list, mounted under ``/api/v1``."""
 
-from treadle.server.api import audit, health, session, triggers, users
+from treadle.server.api import audit, health, runs, session, triggers, users
 
 ROUTERS = (
     health.router,
     session.router,
     users.router,
     audit.router,
+    runs.router,
     triggers.router,  # POST …/runs with a trigger's own token (no user)
 )
