@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from treadle.errors import PathRefused, TreadleError, UnknownName, UserInputError
+from treadle.errors import PathRefused, ProjectInvalid, TreadleError, UnknownName, UserInputError
 from treadle.store.base import StoreUnavailable
 
 log = logging.getLogger("treadle.server")
@@ -28,12 +28,28 @@ def error_body(error: TreadleError) -> dict[str, object]:
         return {"error": "StoreUnavailable", "message": "the metadata database is unavailable"}
     if not isinstance(error, UserInputError):
         return {"error": "InternalError", "message": "an internal error; see the server's log"}
+    if isinstance(error, ProjectInvalid):
+        return _project_invalid_body(error)
     body: dict[str, object] = {"error": type(error).__name__, "message": error.message}
     if error.location:
         body["where"] = error.location
     if error.hint:
         body["hint"] = error.hint
     return body
+
+
+def _project_invalid_body(error: ProjectInvalid) -> dict[str, object]:
+    """Every problem as ``{file, line, message, hint}``; the message names the first. No
+    ``where``: a loaded project's is its folder on the server, which stays private."""
+    problems = [
+        {"file": p.path, "line": p.line, "message": p.message, "hint": p.hint}
+        for p in error.problems
+    ]
+    message = error.message
+    if error.problems:
+        more = len(problems) - 1
+        message += f": {error.problems[0]}" + (f" (and {more} more)" if more else "")
+    return {"error": "ProjectInvalid", "message": message, "problems": problems}
 
 
 def status_of(error: TreadleError) -> int:
