@@ -116,3 +116,39 @@ def test_users_commands_and_the_audit_trail(project) -> None:
     actions = [e["action"] for e in trail]
     assert actions == ["user.deleted", "token.created", "user.role_changed", "user.added"]
     assert all(e["origin"] == "cli" and e["actor"].startswith("cli") for e in trail)
+
+
+def test_stopping_start_records_a_run_in_progress_as_cancelled_never_running(project) -> None:
+    project.block(
+        "data_loaders",
+        "slow",
+        """
+        import time
+        from treadle import data_loader
+
+        @data_loader
+        def slow():
+            print("started", flush=True)
+            time.sleep(60)
+        """,
+    )
+    project.pipeline("slow", "blocks:\n  - {name: slow, type: data_loader}\n")
+    where = ["--project", str(project.root)]
+    env = {"TREADLE_PASSWORD": "a long password here"}
+    assert treadle("users", "add", "ops", "--role", "editor", *where, env=env).returncode == 0
+    token = treadle("users", "token", "ops", *where).stdout.strip().splitlines()[-1]
+    proc, port = start(project)
+    api = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}/api/v1", headers={"Authorization": f"Bearer {token}"}
+    )
+    run_id = api.post("/runs", json={"pipeline": "slow"}).json()["run_id"]
+    deadline = time.monotonic() + 30
+    while api.get(f"/runs/{run_id}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    stopped_at = time.monotonic()
+    stop(proc)
+    assert time.monotonic() - stopped_at < 20  # it did not wait for the 60 s block
+    shown = json.loads(treadle("runs", "show", run_id, *where, "--json").stdout)
+    assert shown["status"] == "cancelled"
+    assert shown["blocks"][0]["status"] == "cancelled"

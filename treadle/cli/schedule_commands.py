@@ -27,7 +27,7 @@ def scheduler(
 ) -> None:
     """Run the project's triggers and start queued runs until stopped (Ctrl-C). Without
     the API: `treadle server` serves it apart, `treadle start` does both in one process."""
-    from treadle.cli.server_commands import print_problems
+    from treadle.cli.server_commands import exit_leaving_interrupted_runs, print_problems
     from treadle.scheduler.service import Scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -45,6 +45,7 @@ def scheduler(
         finally:
             stop.set()
     stdout().print("scheduler stopped")
+    exit_leaving_interrupted_runs(running)
 
 
 # -- triggers ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -82,6 +83,19 @@ def serve(project: Path, host: str, port: int, *, run_scheduler: bool) -> None:
             stop.set()
             stop_http(http)
     stdout().print("treadle stopped")
+    exit_leaving_interrupted_runs(scheduler)
+
+
+def exit_leaving_interrupted_runs(scheduler: Scheduler) -> None:
+    """When a block did not return in time, its run is already recorded as cancelled;
+    exit now rather than wait for its thread (Python would join it at exit)."""
+    if scheduler.interrupted:
+        stdout().print(
+            f"interrupted runs (recorded as cancelled): {', '.join(scheduler.interrupted)}"
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def server_state_for(scheduler: Scheduler, host: str, *, runs_here: bool) -> ServerState:

@@ -71,7 +71,7 @@ CLAIM_ROUNDS = 5
 #: committed late (another host's clock, a slow transaction) is still seen.
 EVENT_LOOKBACK = 300.0
 #: Seconds ``close`` waits for runs in progress to stop after asking them to.
-STOP_WAIT = 30.0
+STOP_WAIT = 10.0  # seconds runs in progress get to stop when the scheduler stops
 
 
 class Scheduler:
@@ -102,6 +102,7 @@ class Scheduler:
         )
         self.schedules = ScheduleStore(self.runs)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="treadle-run")
+        self.interrupted: list[str] = []  # runs recorded as cancelled while still running
         self._active: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -483,8 +484,11 @@ class Scheduler:
     # -- stopping ----------------------------------------------------------------------------
 
     def close(self, reason: str = "the scheduler stopped") -> None:
-        """Stop starting runs, ask those in progress to stop (they are recorded as
-        cancelled, never left running), give back the leases, close the store."""
+        """Stop starting runs, ask those in progress to stop, give back the leases, close
+        the store. A run whose block does not return within ``STOP_WAIT`` (Python code in
+        a thread cannot be interrupted) is recorded as cancelled all the same, never left
+        running; ``interrupted`` then says that its thread is still busy, and the process
+        should exit without waiting for it."""
         if self._closed:
             return
         self._closed = True
@@ -492,12 +496,22 @@ class Scheduler:
         for run_id in self.active_runs:
             with contextlib.suppress(UserInputError):  # it finished meanwhile
                 self.runs.request_cancel(run_id, reason)
-        self.wait_idle(STOP_WAIT)
-        self._pool.shutdown(wait=False)
+        if not self.wait_idle(STOP_WAIT):
+            self._interrupt_active_runs(reason)
+        self._pool.shutdown(wait=False, cancel_futures=True)
         try:
             self.schedules.release(self.owner)
         finally:
             self.runs.close()
+
+    def _interrupt_active_runs(self, reason: str) -> None:
+        for run_id in self.active_runs:
+            with contextlib.suppress(UserInputError):  # it finished meanwhile
+                self.runs.mark_cancelled(
+                    run_id, f"{reason}: interrupted while a block was still running"
+                )
+                self.interrupted.append(run_id)
+                log.warning("run %s interrupted: %s", run_id, reason)
 
 
 def _in_zone(moment: datetime | None, zone: tzinfo) -> str | None:
