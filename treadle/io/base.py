@@ -28,6 +28,8 @@ from treadle.project.io_config import load_io_config
 
 IfExists = Literal["replace", "append", "fail"]
 IF_EXISTS: tuple[str, ...] = ("replace", "append", "fail")
+#: What the databases with keys (PostgreSQL, BigQuery) also accept.
+IF_EXISTS_WITH_UPSERT: tuple[str, ...] = (*IF_EXISTS, "upsert")
 
 
 class Connector(ABC):
@@ -102,9 +104,9 @@ def read_profile(profile: str, project: Any = None) -> tuple[Path, dict[str, Any
     return root, load_io_config(root, variables).profile(profile)
 
 
-def check_if_exists(if_exists: str) -> None:
-    if if_exists not in IF_EXISTS:
+def check_if_exists(if_exists: str, allowed: tuple[str, ...] = IF_EXISTS) -> None:
+    if if_exists not in allowed:
         raise UserInputError(
-            f"if_exists must be one of {', '.join(IF_EXISTS)}, not {if_exists!r}",
-            hint=did_you_mean(str(if_exists), IF_EXISTS),
+            f"if_exists must be one of {', '.join(allowed)}, not {if_exists!r}",
+            hint=did_you_mean(str(if_exists), allowed),
         )

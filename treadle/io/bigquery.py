@@ -79,7 +79,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from treadle.errors import MissingExtra, UserInputError, did_you_mean
-from treadle.io.base import Connector, read_profile
+from treadle.io.base import IF_EXISTS_WITH_UPSERT, Connector, check_if_exists, read_profile
 from treadle.io.google_credentials import (
     KEY_FILE,
     KEY_INLINE,
@@ -105,7 +105,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("treadle.io.bigquery")
 
 BigQueryIfExists = Literal["replace", "append", "fail", "upsert"]
-IF_EXISTS: tuple[str, ...] = ("replace", "append", "fail", "upsert")
+IF_EXISTS = IF_EXISTS_WITH_UPSERT
 WRITE_DISPOSITIONS = {
     "replace": bigquery.WriteDisposition.WRITE_TRUNCATE,
     "append": bigquery.WriteDisposition.WRITE_APPEND,
@@ -279,7 +279,7 @@ class BigQuery(Connector):
         ``'project.dataset.table'``. For ``if_exists`` and ``unique_key`` see the module
         docstring. Bad arguments raise ``UserInputError`` before any request.
         """
-        check_if_exists(if_exists)
+        check_if_exists(if_exists, IF_EXISTS)
         data = to_arrow(obj)  # before any request: a bad object changes nothing
         keys = check_unique_key(unique_key, if_exists, data)
         name = self.table_name(table)
@@ -547,14 +547,6 @@ def merge_statement(
 
 
 # -- checking arguments (before any request) ---------------------------------------------
-
-
-def check_if_exists(if_exists: str) -> None:
-    if if_exists not in IF_EXISTS:
-        raise UserInputError(
-            f"if_exists must be one of {', '.join(IF_EXISTS)}, not {if_exists!r}",
-            hint=did_you_mean(str(if_exists), IF_EXISTS),
-        )
 
 
 def check_unique_key(

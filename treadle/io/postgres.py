@@ -102,7 +102,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import pyarrow as pa
 
 from treadle.errors import MissingExtra, UserInputError, did_you_mean
-from treadle.io.base import Connector, read_profile
+from treadle.io.base import IF_EXISTS_WITH_UPSERT, Connector, check_if_exists, read_profile
 from treadle.io.tables import to_arrow, to_pandas
 
 try:
@@ -133,7 +133,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("treadle.io.postgres")
 
 PostgresIfExists = Literal["replace", "append", "fail", "upsert"]
-IF_EXISTS: tuple[str, ...] = ("replace", "append", "fail", "upsert")
+IF_EXISTS = IF_EXISTS_WITH_UPSERT
 Params = Sequence[Any] | dict[str, Any] | None
 Query = str | sql.Composable
 
@@ -326,7 +326,7 @@ class Postgres(Connector):
         ``UserInputError`` before the database is touched; a failed export leaves the
         table as it was.
         """
-        check_if_exists(if_exists)
+        check_if_exists(if_exists, IF_EXISTS)
         schema = check_name(self.schema if schema is None else schema, "schema")
         check_name(table, "table")
         source = Source.of(obj, self.chunk_rows)
@@ -633,14 +633,6 @@ def staging_name(table: str) -> str:
 
 
 # -- checking arguments (before the database is touched) -------------------------------
-
-
-def check_if_exists(if_exists: str) -> None:
-    if if_exists not in IF_EXISTS:
-        raise UserInputError(
-            f"if_exists must be one of {', '.join(IF_EXISTS)}, not {if_exists!r}",
-            hint=did_you_mean(str(if_exists), IF_EXISTS),
-        )
 
 
 def check_unique_key(
