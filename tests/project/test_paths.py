@@ -51,3 +51,12 @@ def test_paths_inside_resolve(tmp_path) -> None:
     assert project_path(tmp_path, ".gitignore").name == ".gitignore"
     assert relative_name(tmp_path, tmp_path / "a" / "b.py") == "a/b.py"
     assert relative_name(tmp_path, tmp_path) == ""
+
+
+def test_a_symlink_to_a_hidden_file_and_a_leftover_percent_are_refused(tmp_path) -> None:
+    (tmp_path / ".env").write_text("PASSWORD=x")
+    os.symlink(tmp_path / ".env", tmp_path / "settings.txt")
+    with pytest.raises(PathRefused, match="not allowed"):
+        project_path(tmp_path, "settings.txt")
+    with pytest.raises(PathRefused, match="not allowed"):
+        project_path(tmp_path, "%2e%2e/x")

@@ -27,26 +27,20 @@ def test_profile(
     ] = None,
 ) -> None:
     """Connect with a profile and say whether it works, or exactly why not."""
-    import treadle.io
-    from treadle.errors import UserInputError, unknown_name_error
-    from treadle.io.base import read_profile
+    from treadle.errors import UserInputError
+    from treadle.io.base import check_profile
     from treadle.project.loader import find_project_root
 
     root = find_project_root(project)
-    _, settings = read_profile(profile, root)  # a missing profile or variable: named
-    name = connector or treadle.io.connector_name_for(settings)
-    if name not in treadle.io.CONNECTORS:
-        raise unknown_name_error("connector", name, sorted(treadle.io.CONNECTORS))
     started = time.perf_counter()
-    with getattr(treadle.io, name).from_profile(profile, project=root) as connector:
-        try:
-            where = connector.check()
-        except UserInputError:
-            raise
-        except Exception as exc:  # the backend's own words are the exact failure
-            raise UserInputError(
-                f"profile {profile!r} ({name}) could not connect: {type(exc).__name__}: {exc}",
-                hint="check its settings in io_config.yaml",
-            ) from None
+    try:
+        name, where = check_profile(profile, root, connector)
+    except UserInputError:
+        raise
+    except Exception as exc:  # the backend's own words are the exact failure
+        raise UserInputError(
+            f"profile {profile!r} could not connect: {type(exc).__name__}: {exc}",
+            hint="check its settings in io_config.yaml",
+        ) from None
     took = (time.perf_counter() - started) * 1000
     stdout().print(f"[green]ok[/]: profile {profile!r} connects to {where} ({took:.0f} ms)")

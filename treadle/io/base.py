@@ -104,6 +104,21 @@ def read_profile(profile: str, project: Any = None) -> tuple[Path, dict[str, Any
     return root, load_io_config(root, variables).profile(profile)
 
 
+def check_profile(profile: str, root: Path, connector: str | None = None) -> tuple[str, str]:
+    """Connect with ``profile`` as ``connector`` (by default, the one its keys are for) and
+    run its cheapest check: ``(connector name, where it connected)``. Bad settings or an
+    unknown connector raise ``UserInputError``; the backend's own errors propagate."""
+    import treadle.io
+    from treadle.errors import unknown_name_error
+
+    _, settings = read_profile(profile, root)
+    name = connector or treadle.io.connector_name_for(settings)
+    if name not in treadle.io.CONNECTORS:
+        raise unknown_name_error("connector", name, sorted(treadle.io.CONNECTORS))
+    with getattr(treadle.io, name).from_profile(profile, project=root) as opened:
+        return name, opened.check()
+
+
 def check_if_exists(if_exists: str, allowed: tuple[str, ...] = IF_EXISTS) -> None:
     if if_exists not in allowed:
         raise UserInputError(

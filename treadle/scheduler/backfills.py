@@ -20,6 +20,8 @@ from treadle.engine.api import merge_variables, parse_execution_date
 from treadle.errors import UserInputError
 from treadle.project.durations import parse_duration
 from treadle.project.model import Project
+from treadle.project.triggers import TriggerSpec
+from treadle.scheduler.schedules import schedule_for
 from treadle.store.scheduling import BackfillRecord, NewRun, ScheduleStore
 
 if TYPE_CHECKING:
@@ -86,6 +88,60 @@ def plan_backfill(
         every=every,
         variables=variables,
         slots=slots,
+    )
+
+
+def plan_trigger_backfill(
+    project: Project,
+    trigger: TriggerSpec,
+    start: datetime | str,
+    end: datetime | str,
+    variables: Mapping[str, Any] | None = None,
+) -> BackfillPlan:
+    """The runs a backfill makes on a schedule trigger's own slots from ``start`` to
+    ``end`` (both included), with the trigger's variables under ``variables``. Its
+    ``every`` is the trigger's schedule as written (a cron, a preset or a duration)."""
+    spec = project.pipeline(trigger.pipeline)
+    merged = merge_variables(spec, {**trigger.variables, **(variables or {})})
+    first, last = parse_execution_date(start), parse_execution_date(end)
+    if last < first:
+        raise UserInputError(
+            f"the backfill ends ({last:%Y-%m-%d %H:%M}) before it starts ({first:%Y-%m-%d %H:%M})",
+            hint="swap start and end",
+        )
+    try:
+        schedule = schedule_for(trigger, first)
+    except ValueError:
+        raise UserInputError(
+            f"trigger {trigger.name!r} is an {trigger.type.value} trigger: it has no slots",
+            hint="backfill on a schedule trigger, or give an interval (every) instead",
+        ) from None
+    slots: list[datetime] = []
+    slot = schedule.next_after(first - timedelta(microseconds=1))
+    while slot is not None and slot <= last:
+        if len(slots) == MAX_RUNS:
+            raise UserInputError(
+                f"the backfill would make over {MAX_RUNS:,} runs", hint="use a shorter range"
+            )
+        slots.append(slot)
+        slot = schedule.next_after(slot)
+    if not slots:
+        raise UserInputError(
+            f"no slot of trigger {trigger.name!r} falls between {first:%Y-%m-%d %H:%M} and "
+            f"{last:%Y-%m-%d %H:%M}",
+            hint="widen the range",
+        )
+    written = trigger.to_dict()
+    every = str(written.get("schedule") or written.get("every"))
+    identity = {"__trigger__": trigger.name, "__schedule__": every, **merged}
+    return BackfillPlan(
+        id=backfill_id(project.settings.name, spec.name, first, last, 0.0, identity),
+        pipeline=spec.name,
+        start=first,
+        end=last,
+        every=every,
+        variables=merged,
+        slots=tuple(slots),
     )
 
 

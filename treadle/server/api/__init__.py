@@ -1,6 +1,20 @@
 """One router per resource; ``ROUTERS`` is the whole list, mounted under ``/api/v1``."""
 
-from treadle.server.api import audit, blocks, health, pipelines, runs, session, triggers, users
+from treadle.server.api import (
+    audit,
+    backfills,
+    blocks,
+    connections,
+    files,
+    health,
+    pipelines,
+    runs,
+    secrets,
+    session,
+    triggers,
+    triggers_admin,
+    users,
+)
 
 ROUTERS = (
     health.router,
@@ -11,4 +25,9 @@ ROUTERS = (
     blocks.router,
     runs.router,
     triggers.router,  # POST …/runs with a trigger's own token (no user)
+    triggers_admin.router,
+    backfills.router,
+    connections.router,
+    secrets.router,
+    files.router,
 )
