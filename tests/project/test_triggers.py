@@ -374,3 +374,19 @@ def test_save_keeps_the_files_permissions(project):
     (project.root / PATH).chmod(0o640)
     save_trigger(project.root, "etl", SPECS[0])
     assert (project.root / PATH).stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('every: "99999999999999999999d"', "every must be at most 3650d"),
+        ("every: 4000d", "every must be at most 3650d"),
+        ("schedule: '@daily'\n    start: 9999-12-31", "start '9999-12-31' is out of range"),
+        ("schedule: '@daily'\n    end: 0001-01-01", "out of range"),
+    ],
+)
+def test_schedules_that_would_overflow_are_refused_with_their_line(project, line, message):
+    project.write("pipelines/etl/triggers.yaml", f"triggers:\n  - name: t\n    {line}\n")
+    with pytest.raises(ProjectInvalid) as caught:
+        load_triggers(project.root, "etl")
+    assert any(message in str(p) for p in caught.value.problems), caught.value.problems

@@ -42,6 +42,8 @@ TRIGGER_KEYS = (
     "name", "type", "schedule", "every", "timezone", "start", "end", "catchup",
     "max_active_runs", "skip_if_running", "variables", "enabled", "after", "description",
 )  # fmt: skip
+MAX_EVERY = 3650 * 86400.0  # seconds: slots further apart make no sense as "every"
+MIN_YEAR, MAX_YEAR = 1970, 9000  # start/end: slots after them must still be dates
 SCHEDULE_ONLY_KEYS = ("schedule", "every", "catchup", "start", "end")
 # The same as ``loader.NAME_PATTERN`` (a test keeps them equal); copied so the loader
 # may import this module without a cycle.
@@ -372,11 +374,16 @@ class _TriggerReader:
         if value is None:
             return None
         try:
-            return parse_moment(value, zone)
+            moment = parse_moment(value, zone)
         except ValueError:
             hint = 'write a date like 2024-01-01 or a time like "2024-01-01 05:00"'
             self.problem(f"{key} {value!r} is not a date or a date and time", key, hint=hint)
             return None
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:
+            hint = f"give a date between {MIN_YEAR} and {MAX_YEAR}"
+            self.problem(f"{key} {str(value)!r} is out of range", key, hint=hint)
+            return None
+        return moment
 
     def _schedule(self, raw: Mapping[str, Any]) -> str | None:
         value = raw.get("schedule")
@@ -405,6 +412,10 @@ class _TriggerReader:
             return None
         if seconds <= 0:
             self.problem("every must be longer than 0", "every", hint="e.g. every: 15m")
+            return None
+        if seconds > MAX_EVERY:
+            hint = "a schedule that rare is a @once trigger, or a cron like @yearly"
+            self.problem("every must be at most 3650d (ten years)", "every", hint=hint)
             return None
         return seconds
 

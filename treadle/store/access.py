@@ -318,7 +318,13 @@ class AccessStore:
 
 
 def csrf_matches(session: Session, sent: str | None) -> bool:
-    return bool(sent) and hmac.compare_digest(session.csrf_token, str(sent))
+    """Whether ``sent`` is the session's CSRF token (compared as bytes: a header may hold
+    any byte, and ``compare_digest`` refuses text that is not ASCII)."""
+    if not sent:
+        return False
+    return hmac.compare_digest(
+        session.csrf_token.encode(), str(sent).encode("utf-8", errors="surrogateescape")
+    )
 
 
 def check_user_name(name: str) -> None:

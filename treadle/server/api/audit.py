@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from treadle.server.auth import Admin, State
+from treadle.server.inputs import MAX_ID
 
 router = APIRouter(tags=["audit"])
 
@@ -27,7 +28,9 @@ def audit_trail(
     _: Admin,
     state: State,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(description="an event id: older events")] = None,
+    before: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="an event id: older events")
+    ] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[
         str | None, Query(max_length=100, description="e.g. run.started, or run.* for a prefix")

@@ -27,6 +27,7 @@ from treadle.scheduler.backfills import (
     queue_backfill,
 )
 from treadle.server.auth import Editor, State, Viewer, audit
+from treadle.server.inputs import Variables
 from treadle.server.state import ServerState
 from treadle.store.rows import iso
 from treadle.store.scheduling import BackfillRecord
@@ -46,7 +47,7 @@ class BackfillIn(BaseModel):
     trigger: str | None = Field(
         default=None, max_length=200, description="instead of every: this schedule trigger's slots"
     )
-    variables: dict[str, Any] = Field(default_factory=dict, description="runtime variables")
+    variables: Variables = Field(default_factory=dict, description="runtime variables")
     concurrency: int = Field(default=1, ge=1, le=1000, description="runs at once")
 
 

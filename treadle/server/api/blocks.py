@@ -31,6 +31,7 @@ from treadle.errors import UserInputError, did_you_mean, unknown_name_error
 from treadle.events import RunStarted
 from treadle.project import editing
 from treadle.project.block_templates import TEMPLATES, add_block
+from treadle.project.masking import mask, secret_values
 from treadle.project.model import BlockSpec, Project
 from treadle.project.paths import project_path
 from treadle.scheduler.launch import run_pipeline
@@ -43,7 +44,9 @@ from treadle.server.api.pipelines import (
     reload_project,
 )
 from treadle.server.auth import Editor, State, Viewer, audit
+from treadle.server.inputs import Variables
 from treadle.server.state import ServerState
+from treadle.store.access import Role
 
 router = APIRouter(tags=["blocks"])
 
@@ -87,7 +90,7 @@ class BlockText(BaseModel):
 class BlockRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    variables: dict[str, Any] = Field(default_factory=dict, description="runtime variables")
+    variables: Variables = Field(default_factory=dict, description="runtime variables")
     timeout: float = Field(
         default=300.0, gt=0, le=3600, description="seconds to wait before the run is stopped"
     )
@@ -167,9 +170,13 @@ def create_block(
 
 
 @router.get("/pipelines/{pipeline}/blocks/{block}", response_model=BlockDetail)
-def get_block(pipeline: str, block: str, _: Viewer, state: State) -> BlockDetail:
-    """The block as pipeline.yaml declares it, and its file's text."""
-    return _detail(state, state.project(), pipeline, block)
+def get_block(pipeline: str, block: str, principal: Viewer, state: State) -> BlockDetail:
+    """The block as pipeline.yaml declares it, and its file's text (to a viewer, known
+    secret values in it show as ***, as through the files API)."""
+    detail = _detail(state, state.project(), pipeline, block)
+    if not principal.role.allows(Role.EDITOR):
+        detail.text = mask(detail.text, secret_values(state.root))
+    return detail
 
 
 @router.put("/pipelines/{pipeline}/blocks/{block}/file", response_model=BlockDetail)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -28,10 +29,11 @@ from treadle.errors import PathRefused, ProjectInvalid, UnknownName, UserInputEr
 from treadle.project.editing import EDIT_LOCK, replace_atomically
 from treadle.project.io_config import load_io_config
 from treadle.project.loader import PROJECT_FILE, load_project
-from treadle.project.masking import mask, secret_values
+from treadle.project.masking import MIN_LENGTH, SECRET_NAME, mask, secret_values
 from treadle.project.model import Project
 from treadle.project.paths import is_hidden, project_path, relative_name
 from treadle.project.triggers import TRIGGERS_FILE, load_triggers
+from treadle.project.yaml_source import parse_yaml
 from treadle.scheduler.triggering import SyncReport, read_all_triggers
 from treadle.server.auth import Editor, Principal, State, Viewer, audit
 from treadle.server.state import ServerState
@@ -119,7 +121,7 @@ def read_file(principal: Viewer, state: State, path: PathQuery) -> FileContent:
     text = _as_text(data, path)
     masked = not principal.role.allows(Role.EDITOR)
     if masked:
-        text = mask(text, secret_values(root))
+        text = mask(text, secret_values(root) + _settings_secrets(file, text, path))
     return FileContent(
         path=relative_name(root, file),
         text=text,
@@ -205,6 +207,46 @@ def _entry(root: Path, folder: str, child: Path) -> FileEntry | None:
         size=None if is_folder else info.st_size,
         modified=iso(info.st_mtime),
     )
+
+
+# -- masking -----------------------------------------------------------------------------
+
+#: Settings whose values are addresses, which may carry a password or a token
+#: (``database_url: postgresql://user:pass@…``, an alert's ``slack://T0/B0/xyz``).
+_ADDRESS_KEY = re.compile(r"(?:^|_)(?:urls?|uris?|dsn|connection_string)$", re.IGNORECASE)
+
+
+def _settings_secrets(file: Path, text: str, shown: str) -> tuple[str, ...]:
+    """The values of a YAML file a viewer must not see: those under a secret-looking key
+    (``api_token: …``, as in run variables) or an address key (``database_url``, an
+    alert's ``urls``), at any depth, longest first. A YAML file that does not parse
+    cannot be checked, so it is not shown to viewers at all."""
+    if file.suffix not in (".yaml", ".yml"):
+        return ()
+    try:
+        data = parse_yaml(text, shown).data
+    except UserInputError:
+        raise HTTPException(
+            403,
+            detail=f"{shown} does not parse as YAML, so its secrets cannot be masked: "
+            "reading it needs the editor role",
+        ) from None
+    found: set[str] = set()
+
+    def walk(value: object, hidden: bool) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = str(key)
+                walk(item, hidden or bool(SECRET_NAME.search(name) or _ADDRESS_KEY.search(name)))
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, hidden)
+        elif hidden and isinstance(value, str | int | float) and not isinstance(value, bool):
+            found.add(str(value))
+
+    walk(data, False)
+    kept = (value for value in found if len(value) >= MIN_LENGTH)
+    return tuple(sorted(kept, key=len, reverse=True))
 
 
 # -- reading and writing -----------------------------------------------------------------

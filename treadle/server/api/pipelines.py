@@ -13,19 +13,22 @@ import re
 import weakref
 from collections.abc import Hashable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from treadle.errors import ProjectInvalid, UserInputError
 from treadle.project import editing
 from treadle.project.loader import load_project
+from treadle.project.masking import masked_variables, secret_values
 from treadle.project.model import BlockSpec, BlockType, Pipeline, Project, RetryPolicy
 from treadle.scheduler.service import Scheduler
 from treadle.scheduler.triggering import SyncReport, read_all_triggers
 from treadle.server.auth import Editor, State, Viewer, audit
+from treadle.server.inputs import Variables, valid_unicode
 from treadle.server.state import ServerState
+from treadle.store.access import Role
 from treadle.store.rows import iso
 from treadle.store.sql import RunStore
 
@@ -147,16 +150,16 @@ class NewPipeline(BaseModel):
 class PipelineText(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    yaml: str = Field(description="the whole pipeline.yaml")
+    yaml: Annotated[str, AfterValidator(valid_unicode)] = Field(
+        description="the whole pipeline.yaml"
+    )
 
 
 class PipelineChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = Field(default=None, max_length=10_000, description="'': none")
-    variables: dict[str, Any] | None = Field(
-        default=None, description="replaces them all; {}: none"
-    )
+    variables: Variables | None = Field(default=None, description="replaces them all; {}: none")
 
 
 class Problem(BaseModel):
@@ -194,9 +197,11 @@ def list_pipelines(_: Viewer, state: State) -> list[PipelineSummary]:
 
 
 @router.get("/pipelines/{name}", response_model=PipelineDetail)
-def get_pipeline(name: str, _: Viewer, state: State) -> PipelineDetail:
-    """Blocks, edges, variables, settings (alert URLs masked) and triggers."""
-    return pipeline_detail(state, state.project(), name)
+def get_pipeline(name: str, principal: Viewer, state: State) -> PipelineDetail:
+    """Blocks, edges, variables, settings (alert URLs masked) and triggers. To a viewer,
+    secret-looking variables show as *** (as in runs); editors see them to edit them."""
+    masked = not principal.role.allows(Role.EDITOR)
+    return pipeline_detail(state, state.project(), name, masked=masked)
 
 
 @router.get("/pipelines/{name}/yaml", response_model=PipelineText)
@@ -280,14 +285,19 @@ def reload_project(state: ServerState) -> Project:
     return state.scheduler.project
 
 
-def pipeline_detail(state: ServerState, project: Project, name: str) -> PipelineDetail:
+def pipeline_detail(
+    state: ServerState, project: Project, name: str, *, masked: bool = False
+) -> PipelineDetail:
     pipeline = project.pipeline(name)  # 404 with "did you mean"
+    variables = dict(pipeline.variables)
+    if masked:
+        variables = masked_variables(variables, secret_values(state.root))
     return PipelineDetail(
         name=pipeline.name,
         description=pipeline.description,
         blocks=[block_out(b) for b in pipeline.blocks],
         edges=[Edge(upstream=u, downstream=b.name) for b in pipeline.blocks for u in b.upstream],
-        variables=dict(pipeline.variables),
+        variables=variables,
         settings=_settings(pipeline),
         triggers=[TriggerSummary(**t) for t in _triggers(state, name)],
     )

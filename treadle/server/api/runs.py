@@ -33,6 +33,7 @@ from treadle.processes import pid_alive
 from treadle.project.masking import mask, masked_variables, secret_values
 from treadle.scheduler.launch import resume_run
 from treadle.server.auth import Editor, State, Viewer, audit
+from treadle.server.inputs import Variables
 from treadle.server.state import ServerState
 from treadle.store.rows import RunDetail, RunSummary, iso
 from treadle.store.scheduling import NewRun
@@ -73,7 +74,7 @@ class StartRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pipeline: str = Field(min_length=1, max_length=200)
-    variables: dict[str, Any] = Field(
+    variables: Variables = Field(
         default_factory=dict, description="runtime variables over the pipeline's defaults"
     )
     execution_date: datetime | None = Field(
@@ -187,7 +188,7 @@ class ResumeRun(BaseModel):
         max_length=200,
         description="rerun this block and everything downstream of it",
     )
-    variables: dict[str, Any] = Field(
+    variables: Variables = Field(
         default_factory=dict,
         description="override the recorded ones (secret ones are recorded masked: give them again)",
     )

@@ -59,7 +59,8 @@ def sign_in(body: Credentials, request: Request, response: Response, state: Stat
         max_age=int(SESSION_SECONDS),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=request.url.scheme == "https"
+        or state.scheduler.project.settings.base_url.startswith("https://"),
         path="/",
     )
     audit(request, user.name, "login.succeeded", user.name)

@@ -7,7 +7,7 @@ The caller proves itself with the trigger's token (``treadle triggers token``) a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from treadle.errors import UnknownName
 from treadle.scheduler.service import Scheduler
+from treadle.server.auth import audit
+from treadle.server.inputs import Variables
 from treadle.server.state import server_state
 from treadle.store.scheduling import TriggerRecord
 
@@ -25,7 +27,7 @@ _bearer = HTTPBearer(auto_error=False)
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    variables: dict[str, Any] = Field(default_factory=dict, description="runtime variables")
+    variables: Variables = Field(default_factory=dict, description="runtime variables")
     execution_date: datetime | None = Field(
         default=None, description="the run's execution date (default: now)"
     )
@@ -80,4 +82,12 @@ def start_run(
     """Queue a run of the trigger's pipeline, with the body's variables and date."""
     body = body or RunRequest()
     run_id = _scheduler(request).queue_api_run(record, body.variables, body.execution_date)
+    audit(
+        request,
+        f"trigger:{record.pipeline}.{record.name}",
+        "run.started",
+        run_id,
+        pipeline=record.pipeline,
+        trigger=record.name,
+    )
     return RunCreated(run_id=run_id, pipeline=record.pipeline, trigger=record.name)

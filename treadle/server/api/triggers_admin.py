@@ -28,7 +28,6 @@ from treadle.engine.api import merge_variables
 from treadle.errors import ProjectInvalid, UserInputError, did_you_mean, unknown_name_error
 from treadle.project.editing import EDIT_LOCK
 from treadle.project.masking import masked_variables, secret_values
-from treadle.project.model import Project
 from treadle.project.triggers import (
     TriggerSpec,
     TriggerType,
@@ -155,7 +154,7 @@ def create_trigger(
     pipeline: str, body: TriggerIn, request: Request, principal: Editor, state: State
 ) -> TriggerOut:
     """Add a trigger to the pipeline's triggers.yaml (409 when the name is taken)."""
-    spec = _checked_spec(state.project(), pipeline, body.as_yaml())
+    spec = _checked_spec(state, pipeline, body.as_yaml())
     with EDIT_LOCK:
         if spec.name in _file_specs(state, pipeline):
             raise HTTPException(
@@ -177,7 +176,7 @@ def update_trigger(
         )
     with EDIT_LOCK:
         _existing_spec(state, pipeline, name)
-        spec = _checked_spec(state.project(), pipeline, {**body.as_yaml(), "name": name})
+        spec = _checked_spec(state, pipeline, {**body.as_yaml(), "name": name})
         _save(state, spec)
     return _changed(state, request, principal, "trigger.updated", spec)
 
@@ -303,13 +302,16 @@ def _existing_spec(state: ServerState, pipeline: str, name: str) -> TriggerSpec:
     return specs[name]
 
 
-def _checked_spec(project: Project, pipeline: str, data: dict[str, Any]) -> TriggerSpec:
+def _checked_spec(state: ServerState, pipeline: str, data: dict[str, Any]) -> TriggerSpec:
     """The trigger ``data`` describes, checked as the scheduler checks triggers.yaml:
     by its own rules, its ``after:`` against the pipelines, its variables against the
-    pipeline's (so what is saved is never a file the scheduler then refuses)."""
+    pipeline's (so what is saved is never a file the scheduler then refuses), and its
+    schedule computed once."""
+    project = state.project()
     target = project.pipeline(pipeline)
     with _problems_listed():
         spec = trigger_from_dict(pipeline, data)
+    _check_computable(spec, state.scheduler.clock.now())
     if spec.after is not None and spec.after not in project.pipelines:
         raise UserInputError(
             f"after names an unknown pipeline {spec.after!r}",
@@ -317,6 +319,20 @@ def _checked_spec(project: Project, pipeline: str, data: dict[str, Any]) -> Trig
         )
     merge_variables(target, spec.variables)
     return spec
+
+
+def _check_computable(spec: TriggerSpec, now: datetime) -> None:
+    """Refuse a schedule whose slots cannot be computed (a start in the year 9999, an
+    ``every`` of 10^20 days): written, it would make every listing of triggers fail."""
+    try:
+        spec.to_dict()
+        if spec.type is TriggerType.SCHEDULE:
+            schedule_for(spec, now).next_after(now)
+    except (OverflowError, ValueError) as exc:
+        raise UserInputError(
+            f"trigger {spec.name!r}: its schedule cannot be computed ({exc})",
+            hint="use a start or end before the year 9999 and an every of at most a few years",
+        ) from None
 
 
 @contextmanager
@@ -373,9 +389,12 @@ def _next_fire_times(
     first_seen = to_datetime(record.created_at) if record is not None else now
     schedule = schedule_for(spec, first_seen)
     times: list[datetime] = []
-    slot = schedule.next_after(now)
-    while slot is not None and len(times) < count:
-        times.append(slot)
-        slot = schedule.next_after(slot)
+    try:
+        slot = schedule.next_after(now)
+        while slot is not None and len(times) < count:
+            times.append(slot)
+            slot = schedule.next_after(slot)
+    except OverflowError:  # the slots run past the year 9999: there are no more
+        pass
     zone = load_zone(spec.timezone)
     return [slot.astimezone(zone) for slot in times]

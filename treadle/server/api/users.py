@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from treadle.server.auth import Admin, State, Viewer, audit
+from treadle.server.inputs import MAX_ID
 from treadle.store.access import Role
 
 router = APIRouter(tags=["users"])
@@ -44,7 +47,9 @@ class NewToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="", max_length=200, description="what the token is for")
-    user: str | None = Field(default=None, description="admins may create one for another user")
+    user: str | None = Field(
+        default=None, max_length=100, description="admins may create one for another user"
+    )
 
 
 class TokenCreated(TokenOut):
@@ -115,7 +120,12 @@ def create_token(body: NewToken, request: Request, principal: Viewer, state: Sta
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def delete_token(token_id: int, request: Request, principal: Viewer, state: State) -> None:
+def delete_token(
+    token_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    request: Request,
+    principal: Viewer,
+    state: State,
+) -> None:
     """Revoke a token (one's own; an admin: anyone's)."""
     mine = None if principal.role is Role.ADMIN else principal.name
     if not state.access.delete_token(token_id, user_name=mine):
