@@ -57,6 +57,7 @@ MINIMUM_ROLE: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/pipelines/{pipeline}/triggers"): Role.VIEWER,
     ("POST", "/api/v1/pipelines/{pipeline}/triggers"): Role.EDITOR,
     ("GET", "/api/v1/pipelines/{pipeline}/triggers/{name}/preview"): Role.VIEWER,
+    ("POST", "/api/v1/pipelines/{pipeline}/triggers/preview"): Role.VIEWER,  # saves nothing
     ("PUT", "/api/v1/pipelines/{pipeline}/triggers/{name}"): Role.EDITOR,
     ("DELETE", "/api/v1/pipelines/{pipeline}/triggers/{name}"): Role.EDITOR,
     ("POST", "/api/v1/pipelines/{pipeline}/triggers/{name}/enable"): Role.EDITOR,

@@ -406,3 +406,17 @@ def test_the_routes_are_in_the_openapi_document(server) -> None:
     paths = server.client(Role.VIEWER).get("/api/v1/openapi.json").json()["paths"]
     assert "/api/v1/pipelines/{pipeline}/triggers/{name}/token" in paths
     assert "/api/v1/triggers" in paths
+
+
+def test_an_unsaved_trigger_is_previewed_without_writing_anything(server) -> None:
+    viewer = server.client("viewer")
+    body = {"name": "nightly", "schedule": "0 5 * * *", "timezone": "Europe/Amsterdam"}
+    answer = viewer.post("/api/v1/pipelines/etl/triggers/preview", json=body)
+    assert answer.status_code == 200, answer.text
+    times = answer.json()["fire_times"]
+    assert len(times) == 5 and all("T05:00:00+0" in t for t in times)
+    assert not (server.project.root / "pipelines/etl/triggers.yaml").exists()
+    bad = viewer.post(
+        "/api/v1/pipelines/etl/triggers/preview", json={**body, "schedule": "0 25 * * *"}
+    )
+    assert bad.status_code == 422

@@ -1,5 +1,6 @@
 """The FastAPI app: the JSON API under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``),
-Prometheus metrics at ``/metrics``.
+the web UI's pages (``server/pages/``, assets under ``/static``), Prometheus metrics at
+``/metrics``.
 
 Each resource has its router in ``server/api/``; who may call what is decided by one
 dependency (``server/auth.py``); errors become JSON in ``server/errors.py`` only.
@@ -7,15 +8,20 @@ dependency (``server/auth.py``); errors become JSON in ``server/errors.py`` only
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from treadle.server import metrics
 from treadle.server.api import ROUTERS
 from treadle.server.errors import install_error_handlers
 from treadle.server.limits import BodyLimit, SecurityHeaders
+from treadle.server.pages import ROUTERS as PAGES
 from treadle.server.state import ServerState
 
 API_PREFIX = "/api/v1"
+STATIC = Path(__file__).with_name("static")
 
 
 def create_app(state: ServerState) -> FastAPI:
@@ -31,6 +37,9 @@ def create_app(state: ServerState) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    for router in PAGES:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     metrics.install(app)
     app.add_middleware(BodyLimit, max_bytes=state.scheduler.project.settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -8,12 +8,13 @@ for 422s, text otherwise), so the bodies match the OpenAPI document.
 from __future__ import annotations
 
 import logging
+from html import escape
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from treadle.errors import PathRefused, ProjectInvalid, TreadleError, UnknownName, UserInputError
@@ -66,20 +67,20 @@ def status_of(error: TreadleError) -> int:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TreadleError)
-    async def treadle_error(_: Request, error: TreadleError) -> JSONResponse:
+    async def treadle_error(request: Request, error: TreadleError) -> Response:
         status = status_of(error)
         if status >= 500:
             log.error("API request failed: %s", error)
         body = error_body(error)
         body["detail"] = _as_detail(body, status)
-        return JSONResponse(body, status_code=status)
+        return _answer(request, body, status)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: HTTPException) -> Response:
         message = error.detail if isinstance(error.detail, str) else str(error.detail)
         body = {"error": _KINDS.get(error.status_code, "HTTPError"), "message": message}
         body["detail"] = _as_detail(body, error.status_code)
-        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+        return _answer(request, body, error.status_code, error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -87,6 +88,29 @@ def install_error_handlers(app: FastAPI) -> None:
         message = "; ".join(_describe(p) for p in problems[:5]) or "invalid request"
         body = {"error": "InvalidRequest", "message": message, "detail": problems}
         return JSONResponse(body, status_code=422)
+
+
+def _answer(request: Request, body: dict[str, Any], status: int, headers: Any = None) -> Response:
+    """JSON for the API; for a page of the web UI, the same message as a small page."""
+    if _is_page(request) and status != 303:
+        return HTMLResponse(_error_page(body, status), status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _is_page(request: Request) -> bool:
+    path = request.url.path
+    return not path.startswith(("/api/", "/metrics", "/static/"))
+
+
+def _error_page(body: dict[str, Any], status: int) -> str:
+    message, hint = escape(str(body.get("message", ""))), escape(str(body.get("hint") or ""))
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Treadle: '
+        f'{status}</title><link rel="stylesheet" href="/static/app.css"></head><body><main>'
+        f'<h1>{status}: {escape(str(body.get("error", "")))}</h1><p class="error">{message}</p>'
+        + (f'<p class="muted">{hint}</p>' if hint else "")
+        + '<p><a href="/pipelines">Back to the pipelines</a></p></main></body></html>'
+    )
 
 
 _KINDS = {

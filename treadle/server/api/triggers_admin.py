@@ -146,6 +146,29 @@ def preview_trigger(
     )
 
 
+@router.post("/pipelines/{pipeline}/triggers/preview", response_model=PreviewOut)
+def preview_new_trigger(
+    pipeline: str,
+    body: TriggerIn,
+    _: Viewer,
+    state: State,
+    count: Annotated[int, Query(ge=1, le=MAX_PREVIEW, description="how many fire times")] = 5,
+) -> PreviewOut:
+    """The next ``count`` fire times of a schedule trigger as ``body`` describes it,
+    checked as creating it would be; nothing is saved (the UI shows them as you type)."""
+    spec = _checked_spec(state, pipeline, body.as_yaml())
+    if spec.type is not TriggerType.SCHEDULE:
+        raise UserInputError(f"a {spec.type.value} trigger has no schedule to preview")
+    now = state.scheduler.clock.now()
+    return PreviewOut(
+        pipeline=pipeline,
+        trigger=spec.name,
+        timezone=spec.timezone,
+        enabled=spec.enabled,
+        fire_times=[t.isoformat() for t in _next_fire_times(state, spec, now, count)],
+    )
+
+
 # -- changing ----------------------------------------------------------------------------
 
 

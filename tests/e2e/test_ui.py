@@ -1,0 +1,202 @@
+"""The UI end to end: sign in, build a pipeline from templates, run a block and see its
+output, connect blocks, run the pipeline and watch it in Runs; a viewer cannot edit."""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.conftest import screenshot, sign_in
+
+LOADER = """import pandas as pd
+from treadle import data_loader
+
+
+@data_loader
+def numbers():
+    return pd.DataFrame({"n": [1, 2, 3], "word": ["one", "two", "three"]})
+"""
+TRANSFORMER = """from treadle import transformer
+
+
+@transformer
+def doubled(df):
+    df["twice"] = df["n"] * 2
+    return df
+"""
+
+
+def set_code(page, block: str, code: str) -> None:
+    """Replace a block's code in its CodeMirror editor, then save with Ctrl-S."""
+    page.evaluate(
+        "([block, code]) => document.querySelector(`#block-${block} .CodeMirror`)"
+        ".CodeMirror.setValue(code)",
+        [block, code],
+    )
+    page.locator(f"#block-{block} .CodeMirror textarea").focus()
+    page.keyboard.press("Control+s")
+    page.locator(f"#block-{block} .state").filter(has_text="saved").wait_for()
+
+
+def test_a_wrong_password_is_refused_on_the_login_page(browser, served) -> None:
+    page = browser.new_page()
+    page.goto(served.url + "/login")
+    page.get_by_label("User name").fill("editor")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("alert").filter(has_text="wrong user name or password").wait_for()
+    page.close()
+
+
+def test_pipelines_page_lists_the_example(browser, served) -> None:
+    page = sign_in(browser, served, "viewer")
+    row = page.locator("#pipelines tr[data-name=example_pipeline]")
+    assert row.count() == 1
+    screenshot(page, "pipelines")
+    page.context.close()
+
+
+def test_build_run_and_watch_a_pipeline_in_the_browser(browser, served) -> None:
+    page = sign_in(browser, served, "editor")
+    page.get_by_label("New pipeline").fill("numbers_etl")
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url("**/pipelines/numbers_etl")
+    page.locator(".empty").filter(has_text="No blocks yet").wait_for()
+
+    page.get_by_label("Name", exact=True).fill("numbers")
+    page.get_by_label("Template").select_option("loader_csv_url")
+    page.get_by_role("button", name="Add block").click()
+    page.locator("#block-numbers").wait_for()
+    set_code(page, "numbers", LOADER)
+
+    page.locator("#block-numbers button.run").click()
+    output = page.locator("#block-numbers .output")
+    output.locator(".status.succeeded").wait_for()
+    assert "3 rows" in output.inner_text()
+    assert output.locator("table th").first.inner_text().startswith("n")
+    assert output.locator("tbody tr").count() == 3
+
+    page.get_by_label("Name", exact=True).fill("doubled")
+    page.get_by_label("Template").select_option("transformer")
+    page.get_by_label("After").select_option("")
+    page.get_by_role("button", name="Add block").click()
+    page.locator("#block-doubled").wait_for()
+    set_code(page, "doubled", TRANSFORMER)
+    page.get_by_label("From").select_option("numbers")
+    page.get_by_label("to", exact=True).select_option("doubled")
+    page.get_by_role("button", name="Connect").click()
+    page.locator("#block-doubled .chip").filter(has_text="numbers").wait_for()
+    assert page.locator("#dag path.edge").count() == 1
+    screenshot(page, "pipeline_editor")
+
+    page.get_by_role("button", name="Run pipeline").click()
+    page.wait_for_url(re.compile(r".*/runs/[0-9T]+-\w+$"))
+    page.locator("#run-status.succeeded").wait_for(timeout=30_000)
+    assert page.locator("svg.gantt rect.bar").count() == 2
+    assert page.locator("#blocks tbody tr").count() == 2
+    screenshot(page, "run")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Runs").click()
+    page.locator("#runs tbody tr").filter(has_text="numbers_etl").first.wait_for()
+    screenshot(page, "runs")
+    page.context.close()
+
+
+def test_a_viewer_sees_code_but_cannot_edit_or_run(browser, served) -> None:
+    page = sign_in(browser, served, "viewer")
+    page.goto(served.url + "/pipelines/example_pipeline")
+    page.locator("article.block").first.wait_for()
+    assert page.locator("button.save").count() == 0
+    assert page.locator("button.run").count() == 0
+    assert page.locator("#add-block").count() == 0
+    assert page.get_by_label("New pipeline").count() == 0
+    read_only = page.evaluate(
+        "document.querySelector('article.block .CodeMirror').CodeMirror.getOption('readOnly')"
+    )
+    assert read_only is True
+    answer = page.request.post(served.url + "/api/v1/runs", data={"pipeline": "example_pipeline"})
+    assert answer.status == 403  # refused by the server too, not only hidden
+    page.context.close()
+
+
+def test_add_a_daily_trigger_and_see_its_next_fire_times(browser, served) -> None:
+    page = sign_in(browser, served, "editor")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Triggers").click()
+    page.get_by_label("Pipeline").select_option("example_pipeline")
+    page.get_by_label("Name").fill("nightly")
+    page.get_by_label("Schedule").fill("0 5 * * *")
+    page.get_by_label("Time zone").fill("Europe/Amsterdam")
+    preview = page.locator("#t-preview li")
+    preview.filter(has_text="T05:00:00").first.wait_for()
+    assert preview.count() == 5
+    page.get_by_label("Schedule").fill("0 25 * * *")
+    page.locator("#t-preview li.error").wait_for()  # a bad cron says why, as you type
+    page.get_by_label("Schedule").fill("0 5 * * *")
+    page.get_by_role("button", name="Add trigger").click()
+    row = page.locator("#triggers tr[data-trigger=nightly]")
+    row.wait_for()
+    assert "05:00:00" in row.inner_text()
+    assert "nightly" in (served.root / "pipelines/example_pipeline/triggers.yaml").read_text()
+    screenshot(page, "triggers")
+    page.context.close()
+
+
+def test_a_backfill_of_three_days_makes_three_runs(browser, served) -> None:
+    page = sign_in(browser, served, "editor")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Backfills").click()
+    page.get_by_label("Pipeline").select_option("example_pipeline")
+    page.get_by_label("From").fill("2024-01-01")
+    page.get_by_label("To").fill("2024-01-03")
+    page.get_by_role("button", name="Preview").click()
+    page.locator("#b-summary").filter(has_text="3 runs").wait_for()
+    page.get_by_role("button", name="Create the backfill").click()
+    row = page.locator("#backfills tbody tr").first
+    row.wait_for()
+    assert "example_pipeline" in row.inner_text() and "\t3 (" in row.inner_text()
+    screenshot(page, "backfills")
+    page.goto(served.url + "/runs?trigger=backfill")
+    page.locator("#runs tbody tr").nth(2).wait_for(timeout=30_000)
+    assert page.locator("#runs tbody tr").count() == 3
+    page.context.close()
+
+
+def test_an_admin_sets_a_secret_that_is_never_shown_and_sees_the_audit_trail(
+    browser, served
+) -> None:
+    page = sign_in(browser, served, "admin")
+    page.goto(served.url + "/connections")
+    page.get_by_label("Name").fill("pg_password")
+    page.get_by_label("Value").fill("very-secret-value-42")
+    page.get_by_role("button", name="Set secret").click()
+    page.locator("#secrets tr[data-secret=pg_password]").wait_for()
+    assert "very-secret-value-42" not in page.content()
+    screenshot(page, "connections")
+    page.goto(
+        served.url
+        + "/files?path=pipelines/example_pipeline&file=pipelines/example_pipeline/pipeline.yaml"
+    )
+    page.locator(".CodeMirror").wait_for()
+    screenshot(page, "files")
+    page.goto(served.url + "/settings")
+    page.locator("#audit td").filter(has_text="secret.set").first.wait_for()
+    assert "very-secret-value-42" not in page.content()
+    screenshot(page, "settings")
+    page.context.close()
+
+
+def test_a_block_saved_with_a_syntax_error_says_where_and_keeps_the_file(browser, served) -> None:
+    page = sign_in(browser, served, "editor")
+    page.goto(served.url + "/pipelines/example_pipeline")
+    block = "clean_green_taxi"
+    file = served.root / "transformers/clean_green_taxi.py"
+    before = file.read_text()
+    page.evaluate(
+        "(block) => document.querySelector(`#block-${block} .CodeMirror`).CodeMirror"
+        ".setValue('from treadle import transformer\\n\\n@transformer\\ndef x(df:\\n')",
+        block,
+    )
+    page.locator(f"#block-{block} button.save").click()
+    error = page.locator(f"#block-{block} .output pre.error")
+    error.wait_for()
+    assert "clean_green_taxi.py" in error.inner_text() and ":4" in error.inner_text()
+    assert file.read_text() == before
+    page.context.close()

@@ -1,0 +1,73 @@
+"""The web UI's pages over HTTP (the browser tests in tests/e2e drive them for real)."""
+
+from __future__ import annotations
+
+from treadle.server.pages.graph import layered_layout
+
+
+def test_a_page_without_a_session_goes_to_the_login_page(server) -> None:
+    answer = server.anonymous().get("/runs?status=failed", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=/runs%3Fstatus%3Dfailed"
+
+
+def test_the_login_page_never_sends_the_user_to_another_site(server) -> None:
+    for target in ("https://evil.example", "//evil.example", "javascript:alert(1)"):
+        text = server.anonymous().get("/login", params={"next": target}).text
+        assert 'data-next="/pipelines"' in text, target
+
+
+def test_pages_render_for_a_signed_in_user_with_the_csrf_token(server) -> None:
+    browser = server.browser("viewer")
+    csrf = browser.headers["X-CSRF-Token"]
+    for path in ("/pipelines", "/pipelines/etl", "/runs", "/triggers", "/backfills"):
+        answer = browser.get(path)
+        assert answer.status_code == 200, (path, answer.text[:300])
+        assert f'data-csrf="{csrf}"' in answer.text
+    assert "Run pipeline" not in browser.get("/pipelines/etl").text  # a viewer's page
+    assert "Run pipeline" in server.browser("editor").get("/pipelines/etl").text
+
+
+def test_a_run_page_shows_its_blocks_and_refreshes_only_while_active(server) -> None:
+    editor = server.client("editor")
+    run_id = editor.post("/api/v1/runs", json={"pipeline": "etl"}).json()["run_id"]
+    browser = server.browser("viewer")
+    assert 'hx-trigger="every 1s"' in browser.get(f"/runs/{run_id}").text
+    server.run_queued()
+    page = browser.get(f"/runs/{run_id}").text
+    assert 'hx-trigger="every 1s"' not in page and "svg" in page and "double" in page
+    assert browser.get(f"/runs/{run_id}/live").status_code == 200
+
+
+def test_vendored_assets_are_served_offline(server) -> None:
+    client = server.anonymous()
+    assert client.get("/static/vendor/htmx.org/dist/htmx.min.js").status_code == 200
+    assert client.get("/static/vendor/codemirror/lib/codemirror.js").status_code == 200
+    assert client.get("/static/../app.py").status_code == 404
+
+
+def test_the_graph_is_laid_out_in_layers_left_to_right() -> None:
+    layout = layered_layout(
+        {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}, {"a": "data_loader"}
+    )
+    x = {node.name: node.x for node in layout.nodes}
+    assert x["a"] < x["b"] == x["c"] < x["d"]
+    assert len(layout.edges) == 4 and layout.width > x["d"]
+
+
+def test_connections_files_and_settings_pages_follow_the_role(server) -> None:
+    viewer, admin = server.browser("viewer"), server.browser("admin")
+    assert viewer.get("/connections").status_code == 200
+    assert "Secrets" not in viewer.get("/connections").text
+    assert "Set secret" in admin.get("/connections").text
+    files = viewer.get("/files", params={"file": "pipelines/etl/pipeline.yaml"})
+    assert files.status_code == 200 and "double" in files.text and "readonly" in files.text
+    assert "Audit trail" not in viewer.get("/settings").text
+    assert "Audit trail" in admin.get("/settings").text
+
+
+def test_a_refused_path_on_a_page_is_an_html_error_page(server) -> None:
+    answer = server.browser("admin").get("/files", params={"file": "../../etc/passwd"})
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "is not allowed" in answer.text and "root:" not in answer.text

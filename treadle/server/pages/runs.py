@@ -1,0 +1,119 @@
+"""``/runs`` (filters, pages) and ``/runs/{id}``: a run's timeline, its blocks and their
+logs, refreshed every second while it is active."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from treadle.events import RunStatus
+from treadle.server.api import runs as runs_api
+from treadle.server.pages.rendering import PageState, User, page
+
+router = APIRouter(include_in_schema=False)
+TRIGGERS = ("api", "schedule", "event", "backfill", "cli")
+ACTIVE = ("queued", "running")
+LABEL_W, CHART_W, ROW_H = 140, 520, 24
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def run_list(
+    request: Request,
+    user: User,
+    state: PageState,
+    pipeline: str = "",
+    status: str = "",
+    trigger: str = "",
+    before: str = "",
+) -> HTMLResponse:
+    chosen = RunStatus(status) if status in {s.value for s in RunStatus} else None
+    runs = runs_api.list_runs(
+        user, state, pipeline=pipeline or None, status=chosen, trigger=trigger or None,
+        limit=50, before=before or None,
+    )  # fmt: skip
+    filters = {"pipeline": pipeline, "status": status, "trigger": trigger}
+    next_query = urlencode({**{k: v for k, v in filters.items() if v}, "before": runs.next or ""})
+    return page(
+        request,
+        "runs.html",
+        user,
+        section="runs",
+        page=runs,
+        filters=filters,
+        next_query=next_query,
+        pipeline_names=sorted(state.scheduler.project.pipelines),
+        statuses=[s.value for s in RunStatus],
+        triggers=TRIGGERS,
+    )
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(run_id: str, request: Request, user: User, state: PageState) -> HTMLResponse:
+    return page(request, "run.html", user, section="runs", **_live(run_id, user, state))
+
+
+@router.get("/runs/{run_id}/live", response_class=HTMLResponse)
+def run_live(run_id: str, request: Request, user: User, state: PageState) -> HTMLResponse:
+    """The part of the run page that changes while it runs (htmx swaps it every second)."""
+    return page(request, "run_live.html", user, **_live(run_id, user, state))
+
+
+def _live(run_id: str, user: User, state: PageState) -> dict:
+    run = runs_api.show_run(run_id, user, state)
+    logs = [
+        (b.block, runs_api.block_log(run.run_id, b.block, user, state).text)
+        for b in run.blocks
+        if b.status.value not in ("pending", "queued")
+    ]
+    return {
+        "run": run,
+        "active": run.status.value in ACTIVE,
+        "timeline": timeline(run),
+        "logs": logs,
+    }
+
+
+@dataclass(frozen=True)
+class Bar:
+    block: str
+    status: str
+    x: float
+    y: int
+    w: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Timeline:
+    bars: list[Bar]
+    width: int
+    height: int
+
+
+def timeline(run: runs_api.RunDetailOut) -> Timeline:
+    """One bar per block that started, placed by its start and finish within the run."""
+    spans = [
+        (b.block, b.status.value, _time(b.started_at), _time(b.finished_at))
+        for b in run.blocks
+        if b.started_at
+    ]
+    if not spans:
+        return Timeline([], 0, 0)
+    start = min(s for _, _, s, _ in spans)
+    now = datetime.now().astimezone().timestamp()
+    end = max((f or now) for _, _, _, f in spans)
+    scale = CHART_W / max(end - start, 1e-3)
+    bars = [
+        Bar(block, status, LABEL_W + (s - start) * scale, 4 + i * ROW_H,
+            max(((f or now) - s) * scale, 2.0), (f or now) - s)
+        for i, (block, status, s, f) in enumerate(spans)
+    ]  # fmt: skip
+    return Timeline(bars, LABEL_W + CHART_W + 10, 8 + len(bars) * ROW_H)
+
+
+def _time(text: str | None) -> float | None:
+    return datetime.fromisoformat(text).timestamp() if text else None

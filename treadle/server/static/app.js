@@ -1,0 +1,85 @@
+// Treadle's pages: the few behaviours htmx does not give. Changes go through the JSON API
+// with the session's CSRF token; errors are shown in #flash with the API's own message.
+"use strict";
+
+const csrf = document.body.dataset.csrf || "";
+
+async function api(method, path, body) {
+  const answer = await fetch("/api/v1" + path, {
+    method,
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await answer.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!answer.ok) {
+    const problems = (data && data.problems) || [];
+    const lines = problems.map((p) => `${p.file}${p.line ? ":" + p.line : ""} ${p.message}`);
+    const error = new Error([data && data.message, ...lines].filter(Boolean).join("\n"));
+    error.data = data;
+    throw error;
+  }
+  return data;
+}
+
+function flash(message, kind = "ok") {
+  const box = document.getElementById("flash");
+  if (!box) return;
+  box.textContent = message;
+  box.className = kind;
+}
+
+function on(id, event, handler) {
+  const element = document.getElementById(id);
+  if (element) element.addEventListener(event, handler);
+}
+
+on("login-form", "submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    await api("POST", "/session", { name: form.name.value, password: form.password.value });
+    window.location.href = form.dataset.next || "/pipelines";
+  } catch (error) {
+    document.getElementById("login-error").textContent = error.message;
+  }
+});
+
+on("sign-out", "click", async () => {
+  await api("DELETE", "/session");
+  window.location.href = "/login";
+});
+
+on("new-pipeline", "submit", async (event) => {
+  event.preventDefault();
+  const name = event.target.name.value.trim();
+  try {
+    await api("POST", "/pipelines", { name });
+    window.location.href = "/pipelines/" + encodeURIComponent(name);
+  } catch (error) {
+    flash(error.message, "error");
+  }
+});
+
+on("pipeline-search", "input", (event) => {
+  const wanted = event.target.value.toLowerCase();
+  document.querySelectorAll("#pipelines tbody tr").forEach((row) => {
+    row.hidden = !row.dataset.name.toLowerCase().includes(wanted);
+  });
+});
+
+document.body.addEventListener("click", async (event) => {
+  const button = event.target.closest(".run-action");
+  if (!button) return;
+  {
+    const run = button.closest("[data-run]").dataset.run;
+    try {
+      const body = button.dataset.block ? { from_block: button.dataset.block } : {};
+      const result = await api("POST", `/runs/${run}/${button.dataset.action}`, body);
+      flash(result.message || `${button.dataset.action}: done`);
+      setTimeout(() => window.location.reload(), 500);
+    } catch (error) {
+      flash(error.message, "error");
+    }
+  }
+});

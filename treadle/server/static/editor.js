@@ -1,0 +1,210 @@
+// The pipeline editor: a CodeMirror editor per block, Ctrl/Cmd-S saves, "Run block" shows
+// the output under the block, and the forms add blocks, connect and run the pipeline.
+"use strict";
+
+const editors = new Map();
+let unsaved = 0;
+
+function markDirty(block, dirty) {
+  const was = block.dataset.dirty === "1";
+  block.dataset.dirty = dirty ? "1" : "0";
+  unsaved += (dirty ? 1 : 0) - (was ? 1 : 0);
+  const state = block.querySelector(".state");
+  if (state) state.textContent = dirty ? "unsaved changes" : "";
+}
+
+window.addEventListener("beforeunload", (event) => {
+  if (unsaved > 0) {
+    event.preventDefault();
+    event.returnValue = "";
+  }
+});
+
+async function save(block) {
+  const editor = editors.get(block.dataset.block);
+  const path = `/pipelines/${block.dataset.pipeline}/blocks/${block.dataset.block}/file`;
+  try {
+    await api("PUT", path, { text: editor.getValue() });
+    markDirty(block, false);
+    block.querySelector(".state").textContent = "saved";
+    return true;
+  } catch (error) {
+    block.querySelector(".state").textContent = "";
+    showError(block, error.message);
+    return false;
+  }
+}
+
+function showError(block, message) {
+  const out = block.querySelector(".output");
+  out.innerHTML = "";
+  const pre = document.createElement("pre");
+  pre.className = "error";
+  pre.textContent = message;
+  out.appendChild(pre);
+}
+
+function table(output) {
+  const element = document.createElement("table");
+  element.className = "list preview";
+  const head = element.createTHead().insertRow();
+  output.columns.forEach((column) => {
+    const th = document.createElement("th");
+    th.textContent = column.name;
+    const type = document.createElement("small");
+    type.textContent = " " + column.type;
+    th.appendChild(type);
+    head.appendChild(th);
+  });
+  const body = element.createTBody();
+  output.rows.forEach((row) => {
+    const tr = body.insertRow();
+    output.columns.forEach((column) => {
+      const value = Array.isArray(row) ? row[output.columns.indexOf(column)] : row[column.name];
+      tr.insertCell().textContent = value === null || value === undefined ? "" : String(value);
+    });
+  });
+  return element;
+}
+
+function showResult(block, result) {
+  const out = block.querySelector(".output");
+  out.innerHTML = "";
+  const status = document.createElement("p");
+  status.innerHTML = `<span class="status ${result.status}">${result.status}</span>`;
+  if (result.duration !== null) status.append(` in ${result.duration.toFixed(2)} s`);
+  if (result.output && result.output.row_count !== null) {
+    status.append(` · ${result.output.row_count} rows, ${result.output.columns.length} columns`);
+  }
+  out.appendChild(status);
+  if (result.error) {
+    const pre = document.createElement("pre");
+    pre.className = "error";
+    pre.textContent = `${result.error.type}: ${result.error.message}`;
+    out.appendChild(pre);
+  }
+  if (result.output && result.output.columns.length) out.appendChild(table(result.output));
+  else if (result.output && result.output.value !== null) {
+    const pre = document.createElement("pre");
+    pre.textContent = JSON.stringify(result.output.value, null, 2);
+    out.appendChild(pre);
+  }
+  if (result.logs) {
+    const details = document.createElement("details");
+    details.innerHTML = "<summary>Log</summary>";
+    const pre = document.createElement("pre");
+    pre.className = "log";
+    pre.textContent = result.logs;
+    details.appendChild(pre);
+    out.appendChild(details);
+  }
+}
+
+async function runBlock(block) {
+  if (block.dataset.dirty === "1" && !(await save(block))) return;
+  const state = block.querySelector(".state");
+  state.textContent = "running…";
+  try {
+    const path = `/pipelines/${block.dataset.pipeline}/blocks/${block.dataset.block}/run`;
+    showResult(block, await api("POST", path, {}));
+    state.textContent = "";
+  } catch (error) {
+    state.textContent = "";
+    showError(block, error.message);
+  }
+}
+
+document.querySelectorAll("article.block").forEach((block) => {
+  const area = block.querySelector("textarea.code");
+  const editor = CodeMirror.fromTextArea(area, {
+    mode: block.dataset.language === "sql" ? "text/x-sql" : "python",
+    lineNumbers: true,
+    readOnly: area.readOnly,
+    indentUnit: 4,
+    viewportMargin: Infinity,
+    extraKeys: {
+      "Ctrl-S": () => save(block),
+      "Cmd-S": () => save(block),
+      Tab: (cm) => cm.replaceSelection("    "),
+    },
+  });
+  editors.set(block.dataset.block, editor);
+  editor.on("change", () => markDirty(block, true));
+  const saveButton = block.querySelector("button.save");
+  if (saveButton) saveButton.addEventListener("click", () => save(block));
+  const runButton = block.querySelector("button.run");
+  if (runButton) runButton.addEventListener("click", () => runBlock(block));
+});
+
+document.querySelectorAll("button.remove").forEach((button) => {
+  button.addEventListener("click", async () => {
+    const block = button.closest("article");
+    const shared = button.dataset.shared;
+    const warning = shared
+      ? `The file is also used by: ${shared}. It is kept; only this pipeline stops using it.`
+      : "The block's file is kept in the project.";
+    if (!confirm(`Remove ${block.dataset.block} from this pipeline? ${warning}`)) return;
+    try {
+      await api("DELETE", `/pipelines/${block.dataset.pipeline}/blocks/${block.dataset.block}`);
+      window.location.reload();
+    } catch (error) {
+      flash(error.message, "error");
+    }
+  });
+});
+
+document.querySelectorAll("button.disconnect").forEach((button) => {
+  button.addEventListener("click", async () => {
+    const pipeline = button.closest("article").dataset.pipeline;
+    try {
+      await api("DELETE", `/pipelines/${pipeline}/edges`, { from: button.dataset.from, to: button.dataset.to });
+      window.location.reload();
+    } catch (error) {
+      flash(error.message, "error");
+    }
+  });
+});
+
+on("add-block", "submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const upstream = form.upstream.value ? [form.upstream.value] : [];
+  try {
+    await api("POST", `/pipelines/${form.dataset.pipeline}/blocks`, {
+      name: form.name.value.trim(), template: form.template.value, upstream,
+    });
+    window.location.hash = "block-" + form.name.value.trim();
+    window.location.reload();
+  } catch (error) {
+    flash(error.message, "error");
+  }
+});
+
+on("connect", "submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    await api("POST", `/pipelines/${form.dataset.pipeline}/edges`, { from: form.from.value, to: form.to.value });
+    window.location.reload();
+  } catch (error) {
+    flash(error.message, "error");
+  }
+});
+
+on("run-pipeline", "submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  let variables = {};
+  try {
+    variables = form.variables.value.trim() ? JSON.parse(form.variables.value) : {};
+  } catch (error) {
+    flash("the variables are not JSON: " + error.message, "error");
+    return;
+  }
+  try {
+    const run = await api("POST", "/runs", { pipeline: form.dataset.pipeline, variables });
+    window.location.href = "/runs/" + run.run_id;
+  } catch (error) {
+    flash(error.message, "error");
+  }
+});

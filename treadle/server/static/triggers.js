@@ -1,0 +1,77 @@
+// The triggers page: enable/disable, new API tokens, and a new trigger whose next five
+// fire times are previewed (by the server, as creating it would check it) as you type.
+"use strict";
+
+function triggerBody(form) {
+  const body = { name: form.name.value.trim() || "preview" };
+  if (form.kind.value === "api") return { ...body, type: "api" };
+  const schedule = form.schedule.value.trim();
+  if (/^every\s+/i.test(schedule)) body.every = schedule.replace(/^every\s+/i, "");
+  else body.schedule = schedule;
+  if (form.timezone.value.trim()) body.timezone = form.timezone.value.trim();
+  if (form.start.value.trim()) body.start = form.start.value.trim();
+  return body;
+}
+
+let previewTimer = null;
+async function preview(form) {
+  const list = document.getElementById("t-preview");
+  if (form.kind.value === "api") {
+    list.innerHTML = "<li>an API trigger fires when called</li>";
+    return;
+  }
+  try {
+    const path = `/pipelines/${form.pipeline.value}/triggers/preview?count=5`;
+    const answer = await api("POST", path, triggerBody(form));
+    list.innerHTML = "";
+    answer.fire_times.forEach((time) => {
+      const item = document.createElement("li");
+      item.textContent = time;
+      list.appendChild(item);
+    });
+  } catch (error) {
+    list.innerHTML = "";
+    const item = document.createElement("li");
+    item.className = "error";
+    item.textContent = error.message;
+    list.appendChild(item);
+  }
+}
+
+const triggerForm = document.getElementById("new-trigger");
+if (triggerForm) {
+  triggerForm.addEventListener("input", () => {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(() => preview(triggerForm), 250);
+  });
+  preview(triggerForm);
+  triggerForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", `/pipelines/${triggerForm.pipeline.value}/triggers`, triggerBody(triggerForm));
+      window.location.reload();
+    } catch (error) {
+      flash(error.message, "error");
+    }
+  });
+}
+
+document.querySelectorAll(".trigger-action").forEach((button) => {
+  button.addEventListener("click", async () => {
+    const row = button.closest("tr");
+    const base = `/pipelines/${row.dataset.pipeline}/triggers/${row.dataset.trigger}`;
+    try {
+      if (button.dataset.action === "token") {
+        const made = await api("POST", base + "/token", {});
+        document.getElementById("token-curl").textContent =
+          `curl -X POST -H "Authorization: Bearer ${made.token}" -H "Content-Type: application/json" -d '{"variables": {}}' ${made.url}`;
+        document.getElementById("token-box").hidden = false;
+      } else {
+        await api("POST", `${base}/${button.dataset.action}`, {});
+        window.location.reload();
+      }
+    } catch (error) {
+      flash(error.message, "error");
+    }
+  });
+});
