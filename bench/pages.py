@@ -1,0 +1,103 @@
+"""The web UI's pages: ``python bench/pages.py``.
+
+Time to the whole HTML of each main page (server side: request in, page out, over
+loopback to ``treadle server``) with 10,000 runs in the store (SQLite), as a signed-in
+admin; median and max of 20 requests each after 3 untimed. The editor is measured on the
+example pipeline and on a generated 200-block pipeline. Target (issue 7): under 300 ms
+to first render. Writes ``bench/results/pages.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+import server as bench_server  # noqa: E402  (the same project and store filling)
+
+PAGES = (
+    "/pipelines",
+    "/pipelines/example_pipeline",
+    "/pipelines/wide",
+    "/runs",
+    "/triggers",
+    "/backfills",
+    "/connections",
+    "/files",
+    "/settings",
+)
+BLOCKS = 200
+
+
+def add_wide_pipeline(root: Path) -> None:
+    """A pipeline of 200 transformers in 20 layers of 10, each after one of the layer before."""
+    lines = ["blocks:"]
+    for n in range(BLOCKS):
+        name = f"step_{n:03d}"
+        (root / "transformers" / f"{name}.py").write_text(
+            f"from treadle import transformer\n\n\n@transformer\ndef {name}(*inputs):\n"
+            "    return len(inputs)\n"
+        )
+        upstream = f", upstream: [step_{n - 10:03d}]" if n >= 10 else ""
+        lines.append(f"  - {{name: {name}, type: transformer{upstream}}}")
+    (root / "pipelines/wide").mkdir()
+    (root / "pipelines/wide/pipeline.yaml").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="treadle_bench_pages_"))
+    root = bench_server.make_project(folder)
+    add_wide_pipeline(root)
+    bench_server.RUNS = 10_000
+    bench_server.fill_runs(root)
+    port = bench_server.free_port()
+    env_password = "bench-admin-password"
+    process = subprocess.Popen(
+        [*bench_server.TREADLE, "server", str(root), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**__import__("os").environ, "TREADLE_ADMIN_PASSWORD": env_password},
+    )  # fmt: skip
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        while True:
+            try:
+                client.get("/api/v1/health")
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        client.post("/api/v1/session", json={"name": "admin", "password": env_password})
+        results = {}
+        for path in PAGES:
+            for _ in range(3):
+                assert client.get(path).status_code == 200, path
+            times = []
+            for _ in range(20):
+                started = time.perf_counter()
+                answer = client.get(path)
+                times.append((time.perf_counter() - started) * 1000)
+                assert answer.status_code == 200
+            results[path] = {
+                "median_ms": round(statistics.median(times), 1),
+                "max_ms": round(max(times), 1),
+                "bytes": len(answer.content),
+            }
+            print(f"{path:32} {results[path]}", file=sys.stderr)
+        out = {"runs_in_store": 10_000, "wide_blocks": BLOCKS, "pages": results}
+        (Path(__file__).with_name("results") / "pages.json").write_text(
+            json.dumps(out, indent=2) + "\n"
+        )
+        print(json.dumps(out, indent=2))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
