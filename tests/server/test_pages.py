@@ -71,3 +71,13 @@ def test_a_refused_path_on_a_page_is_an_html_error_page(server) -> None:
     assert answer.status_code == 403
     assert answer.headers["content-type"].startswith("text/html")
     assert "is not allowed" in answer.text and "root:" not in answer.text
+
+
+def test_the_vendored_assets_are_the_ones_the_script_fetched() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "vendor_assets.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
