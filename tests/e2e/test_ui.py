@@ -74,6 +74,7 @@ def test_build_run_and_watch_a_pipeline_in_the_browser(browser, served) -> None:
     assert "3 rows" in output.inner_text()
     assert output.locator("table th").first.inner_text().startswith("n")
     assert output.locator("tbody tr").count() == 3
+    assert output.locator("svg.chart rect").count() == 3  # the numeric column, charted
 
     page.get_by_label("Name", exact=True).fill("doubled")
     page.get_by_label("Template").select_option("transformer")
@@ -136,6 +137,12 @@ def test_add_a_daily_trigger_and_see_its_next_fire_times(browser, served) -> Non
     row.wait_for()
     assert "05:00:00" in row.inner_text()
     assert "nightly" in (served.root / "pipelines/example_pipeline/triggers.yaml").read_text()
+    row.get_by_role("button", name="Edit").click()
+    page.get_by_label("Schedule").fill("30 6 * * *")
+    page.locator("#t-preview li").filter(has_text="T06:30:00").first.wait_for()
+    page.get_by_role("button", name="Save trigger").click()
+    page.locator("#triggers tr[data-trigger=nightly]").filter(has_text="06:30:00").wait_for()
+    assert "30 6 * * *" in (served.root / "pipelines/example_pipeline/triggers.yaml").read_text()
     screenshot(page, "triggers")
     page.context.close()
 

@@ -656,3 +656,15 @@ def test_the_openapi_document_describes_the_runs_endpoints(server):
     assert "post" in paths["/api/v1/runs/{run_id}/resume"]
     assert "text/event-stream" in json.dumps(paths["/api/v1/runs/{run_id}/logs/stream"])
     assert "StartRun" in spec["components"]["schemas"]
+
+
+def test_runs_are_filtered_by_when_they_were_created(server) -> None:
+    editor = server.client("editor")
+    first = editor.post("/api/v1/runs", json={"pipeline": "etl"}).json()["run_id"]
+    listed = editor.get("/api/v1/runs", params={"since": "2000-01-01T00:00:00Z"}).json()
+    assert [r["run_id"] for r in listed["runs"]] == [first]
+    assert editor.get("/api/v1/runs", params={"until": "2000-01-01"}).json()["runs"] == []
+    assert editor.get("/api/v1/runs", params={"since": "2999-01-01"}).json()["runs"] == []
+    assert editor.get("/api/v1/runs", params={"since": "yesterday"}).status_code == 422
+    page = server.browser("viewer").get("/runs", params={"day_from": "2999-01-01"}).text
+    assert first not in page and "match these filters" in page

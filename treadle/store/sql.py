@@ -373,10 +373,14 @@ class RunStore(RunHistory):
         project: str | None = None,
         trigger: str | None = None,
         before: tuple[float, str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[RunSummary]:
         """See ``RunHistory.list_runs``. ``trigger`` keeps the runs started that way (api,
         schedule, cli …). ``before`` is a ``run_position``: only runs older than it are
-        listed, so pages are walked by key (as fast on the last page as on the first)."""
+        listed, so pages are walked by key (as fast on the last page as on the first).
+        ``since`` and ``until`` (unix times) keep runs created from ``since`` and before
+        ``until``."""
         if status is not None and status not in _RUN_STATUSES:
             raise UserInputError(
                 f"unknown run status {status!r}",
@@ -399,6 +403,12 @@ class RunStore(RunHistory):
         if trigger is not None:
             where.append('"trigger" = :trigger')
             params["trigger"] = trigger
+        if since is not None:
+            where.append("created_at >= :since")
+            params["since"] = self._ts(since)
+        if until is not None:
+            where.append("created_at < :until")
+            params["until"] = self._ts(until)
         if before is not None:
             # the range on created_at lets both databases walk the index from there
             where.append(

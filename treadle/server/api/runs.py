@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -252,6 +252,10 @@ def list_runs(
         str | None,
         Query(max_length=500, description="the `next` of the previous page, or a run id"),
     ] = None,
+    since: Annotated[
+        datetime | None, Query(description="runs created at or after this (ISO 8601)")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="runs created before this")] = None,
 ) -> RunPage:
     """The newest runs first, a page at a time."""
     position = _position(state.runs, before) if before else None
@@ -261,6 +265,8 @@ def list_runs(
         trigger=trigger,
         limit=limit + 1,  # one more says whether there is a next page
         before=position,
+        since=_unix(since),
+        until=_unix(until),
     )
     page = found[:limit]
     following = _cursor(page[-1]) if len(found) > limit else None
@@ -281,6 +287,13 @@ def _detail(state: ServerState, run_id: str) -> RunDetail:
     if detail is None:
         raise UnknownName(f"no run {run_id!r}", hint="GET /api/v1/runs lists the runs")
     return detail
+
+
+def _unix(moment: datetime | None) -> float | None:
+    """Unix seconds; a time without a zone is UTC."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _cursor(run: RunSummary) -> str:

@@ -4,7 +4,7 @@ logs, refreshed every second while it is active."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -29,13 +29,18 @@ def run_list(
     status: str = "",
     trigger: str = "",
     before: str = "",
+    day_from: str = "",
+    day_to: str = "",
 ) -> HTMLResponse:
     chosen = RunStatus(status) if status in {s.value for s in RunStatus} else None
     runs = runs_api.list_runs(
         user, state, pipeline=pipeline or None, status=chosen, trigger=trigger or None,
-        limit=50, before=before or None,
+        limit=50, before=before or None, since=_day(day_from), until=_day(day_to, after=True),
     )  # fmt: skip
-    filters = {"pipeline": pipeline, "status": status, "trigger": trigger}
+    filters = {
+        "pipeline": pipeline, "status": status, "trigger": trigger,
+        "day_from": day_from, "day_to": day_to,
+    }  # fmt: skip
     next_query = urlencode({**{k: v for k, v in filters.items() if v}, "before": runs.next or ""})
     return page(
         request,
@@ -113,6 +118,16 @@ def timeline(run: runs_api.RunDetailOut) -> Timeline:
         for i, (block, status, s, f) in enumerate(spans)
     ]  # fmt: skip
     return Timeline(bars, LABEL_W + CHART_W + 10, 8 + len(bars) * ROW_H)
+
+
+def _day(text: str, *, after: bool = False) -> datetime | None:
+    """The start of a ``YYYY-MM-DD`` day in UTC (of the next day with ``after``); a value
+    that is not a date is ignored, as an empty field is."""
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return day + timedelta(days=1) if after else day
 
 
 def _time(text: str | None) -> float | None:

@@ -67,6 +67,43 @@ function table(output) {
   return element;
 }
 
+const NUMERIC = /^(int|uint|float|double|decimal|number)/i;
+
+// A bar chart of the first numeric column over the preview's rows (when there are 2+).
+function chart(output) {
+  const column = output.columns.find((c) => NUMERIC.test(c.type));
+  if (!column || output.rows.length < 2) return null;
+  const index = output.columns.indexOf(column);
+  const values = output.rows.map((row) => Number(Array.isArray(row) ? row[index] : row[column.name]));
+  if (values.some((v) => !Number.isFinite(v))) return null;
+  const width = 24, height = 80, top = Math.max(...values.map(Math.abs), 1e-9);
+  const svgNS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(svgNS, "svg");
+  svg.setAttribute("class", "chart");
+  svg.setAttribute("width", values.length * width);
+  svg.setAttribute("height", height + 16);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `${column.name} over the first ${values.length} rows`);
+  values.forEach((value, i) => {
+    const bar = document.createElementNS(svgNS, "rect");
+    const h = Math.max((Math.abs(value) / top) * height, 1);
+    bar.setAttribute("x", i * width + 3);
+    bar.setAttribute("y", height - h);
+    bar.setAttribute("width", width - 6);
+    bar.setAttribute("height", h);
+    const title = document.createElementNS(svgNS, "title");
+    title.textContent = `${column.name}: ${value}`;
+    bar.appendChild(title);
+    svg.appendChild(bar);
+  });
+  const label = document.createElementNS(svgNS, "text");
+  label.setAttribute("x", 0);
+  label.setAttribute("y", height + 13);
+  label.textContent = column.name;
+  svg.appendChild(label);
+  return svg;
+}
+
 function showResult(block, result) {
   const out = block.querySelector(".output");
   out.innerHTML = "";
@@ -83,7 +120,11 @@ function showResult(block, result) {
     pre.textContent = `${result.error.type}: ${result.error.message}`;
     out.appendChild(pre);
   }
-  if (result.output && result.output.columns.length) out.appendChild(table(result.output));
+  if (result.output && result.output.columns.length) {
+    out.appendChild(table(result.output));
+    const drawn = chart(result.output);
+    if (drawn) out.appendChild(drawn);
+  }
   else if (result.output && result.output.value !== null) {
     const pre = document.createElement("pre");
     pre.textContent = JSON.stringify(result.output.value, null, 2);

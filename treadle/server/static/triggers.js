@@ -13,6 +13,16 @@ function triggerBody(form) {
   return body;
 }
 
+// The trigger's other keys (variables, catchup, end …) are kept; the form's replace theirs.
+function editedBody(form) {
+  const kept = JSON.parse(form.dataset.spec || "{}");
+  const changed = triggerBody(form);
+  delete kept.schedule;
+  delete kept.every;
+  delete kept.start;
+  return { ...kept, ...changed };
+}
+
 let previewTimer = null;
 async function preview(form) {
   const list = document.getElementById("t-preview");
@@ -39,6 +49,28 @@ async function preview(form) {
 }
 
 const triggerForm = document.getElementById("new-trigger");
+
+// Editing fills the form with the trigger's keys; saving then replaces it (PUT).
+document.querySelectorAll(".trigger-edit").forEach((button) => {
+  button.addEventListener("click", () => {
+    const row = button.closest("tr");
+    const spec = JSON.parse(row.dataset.spec);
+    triggerForm.pipeline.value = row.dataset.pipeline;
+    triggerForm.name.value = row.dataset.trigger;
+    triggerForm.name.readOnly = true;
+    triggerForm.kind.value = "schedule";
+    triggerForm.schedule.value = spec.schedule || (spec.every ? `every ${spec.every}` : "");
+    triggerForm.timezone.value = spec.timezone || "UTC";
+    triggerForm.start.value = spec.start || "";
+    triggerForm.dataset.editing = row.dataset.trigger;
+    triggerForm.dataset.spec = row.dataset.spec;
+    triggerForm.querySelector("button[type=submit]").textContent = "Save trigger";
+    document.getElementById("trigger-form-title").textContent = `Edit ${row.dataset.trigger}`;
+    preview(triggerForm);
+    triggerForm.scrollIntoView();
+  });
+});
+
 if (triggerForm) {
   triggerForm.addEventListener("input", () => {
     clearTimeout(previewTimer);
@@ -47,8 +79,11 @@ if (triggerForm) {
   preview(triggerForm);
   triggerForm.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const editing = triggerForm.dataset.editing;
+    const base = `/pipelines/${triggerForm.pipeline.value}/triggers`;
     try {
-      await api("POST", `/pipelines/${triggerForm.pipeline.value}/triggers`, triggerBody(triggerForm));
+      if (editing) await api("PUT", `${base}/${editing}`, editedBody(triggerForm));
+      else await api("POST", base, triggerBody(triggerForm));
       window.location.reload();
     } catch (error) {
       flash(error.message, "error");
