@@ -3,6 +3,8 @@ them), list, show with run counts, cancel."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from treadle.store.access import Role
@@ -228,3 +230,39 @@ def test_anonymous_callers_get_401(server) -> None:
     assert anonymous.post(f"{URL}/preview", json=WEEK).status_code == 401
     assert anonymous.post(URL, json=WEEK).status_code == 401
     assert server.state.schedules.backfills() == []
+
+
+def test_the_failed_runs_of_a_finished_backfill_run_again(server) -> None:
+    marker = server.project.root / "fixed.txt"
+    server.project.block(
+        "data_loaders",
+        "load",
+        f"""
+        import os
+        import pandas as pd
+        from treadle import data_loader
+
+        @data_loader
+        def load(*, variables):
+            if not os.path.exists({str(marker)!r}):
+                raise RuntimeError("the source is down")
+            return pd.DataFrame({{"x": [1]}})
+        """,
+    )
+    editor = server.client(Role.EDITOR)
+    made = editor.post(URL, json={**WEEK, "end": "2024-01-02"}).json()
+    server.run_queued()
+    shown = editor.get(f"{URL}/{made['id']}").json()
+    assert shown["status"] == "failed" and shown["runs"] == {"failed": 2}
+    marker.write_text("ok")  # the source is back
+    answer = editor.post(f"{URL}/{made['id']}/retry")
+    assert answer.status_code == 202 and answer.json()["status"] == "running"
+    deadline = time.monotonic() + 30
+    while editor.get(f"{URL}/{made['id']}").json()["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    again = editor.get(f"{URL}/{made['id']}").json()
+    assert again["runs"] == {"succeeded": 2} and again["status"] == "succeeded"
+    assert _audit(server, "backfill.retried")[0]["target"] == made["id"]
+    assert editor.post(f"{URL}/{made['id']}/retry").status_code == 422  # nothing failed now
+    assert server.client(Role.VIEWER).post(f"{URL}/{made['id']}/retry").status_code == 403

@@ -68,6 +68,7 @@ MINIMUM_ROLE: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/backfills"): Role.EDITOR,
     ("GET", "/api/v1/backfills/{backfill_id}"): Role.VIEWER,
     ("POST", "/api/v1/backfills/{backfill_id}/cancel"): Role.EDITOR,
+    ("POST", "/api/v1/backfills/{backfill_id}/retry"): Role.EDITOR,
     ("GET", "/api/v1/connections"): Role.VIEWER,  # secrets masked
     ("POST", "/api/v1/connections/{profile}/test"): Role.EDITOR,
     ("GET", "/api/v1/secrets"): Role.ADMIN,

@@ -8,6 +8,7 @@ for again (same pipeline, range, interval and variables) is found, not made twic
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from treadle.errors import UserInputError, unknown_name_error
 from treadle.project.masking import masked_variables, secret_values
 from treadle.project.triggers import TriggerSpec, load_triggers
 from treadle.scheduler.backfills import (
+    RETRIED,
     BackfillPlan,
     cancel_backfill,
     final_status,
@@ -25,6 +27,7 @@ from treadle.scheduler.backfills import (
     plan_backfill,
     plan_trigger_backfill,
     queue_backfill,
+    retry_failed,
 )
 from treadle.server.auth import Editor, State, Viewer, audit
 from treadle.server.inputs import Variables
@@ -162,7 +165,43 @@ def cancel(backfill_id: str, request: Request, principal: Editor, state: State) 
     return _out(state, cancelled, BackfillOut)
 
 
+@router.post("/{backfill_id}/retry", response_model=BackfillOut, status_code=202)
+def retry(backfill_id: str, request: Request, principal: Editor, state: State) -> BackfillOut:
+    """Run the failed and cancelled runs of a finished backfill again (resumed: their
+    blocks that succeeded keep their outputs), in the background, as many at once as the
+    scheduler has workers. 409 while it runs; 422 when nothing failed."""
+    record = _backfill(state, backfill_id)
+    if record.status == "running":
+        raise HTTPException(409, detail=f"backfill {record.id} is still running")
+    again = [
+        run for run, status, _ in state.schedules.backfill_runs(record.id) if status in RETRIED
+    ]
+    if not again:
+        raise UserInputError(f"backfill {record.id} has no failed or cancelled runs to retry")
+    state.schedules.set_backfill_status(record.id, "running", "")
+    with _retrying_lock:
+        _retrying.add(record.id)
+    threading.Thread(
+        target=_retry_in_background, args=(state, record.id), name=f"treadle-retry-{record.id}",
+        daemon=True,
+    ).start()  # fmt: skip
+    audit(request, principal, "backfill.retried", record.id, runs=len(again))
+    return _out(state, _backfill(state, record.id), BackfillOut)
+
+
 # -- helpers -----------------------------------------------------------------------------
+
+#: Backfills whose failed runs this server is running again: not settled meanwhile.
+_retrying: set[str] = set()
+_retrying_lock = threading.Lock()
+
+
+def _retry_in_background(state: ServerState, backfill_id: str) -> None:
+    try:
+        retry_failed(state.scheduler, backfill_id)
+    finally:
+        with _retrying_lock:
+            _retrying.discard(backfill_id)
 
 
 def _plan(state: ServerState, body: BackfillIn) -> BackfillPlan:
@@ -201,6 +240,9 @@ def _settled(state: ServerState, record: BackfillRecord) -> BackfillRecord:
     scheduler starts a backfill's runs but does not record when they are done)."""
     if record.status != "running" or not is_done(record.runs, record.total):
         return record
+    with _retrying_lock:
+        if record.id in _retrying:  # its failed runs are about to run again
+            return record
     status = final_status(record.runs, cancelled=False)
     state.schedules.set_backfill_status(record.id, status)
     return replace(record, status=status)

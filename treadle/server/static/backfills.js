@@ -34,11 +34,12 @@ if (backfillForm) {
   });
 }
 
-document.querySelectorAll(".backfill-cancel").forEach((button) => {
+document.querySelectorAll(".backfill-cancel, .backfill-retry").forEach((button) => {
   button.addEventListener("click", async () => {
     const id = button.closest("tr").dataset.backfill;
+    const action = button.classList.contains("backfill-retry") ? "retry" : "cancel";
     try {
-      await api("POST", `/backfills/${id}/cancel`, {});
+      await api("POST", `/backfills/${id}/${action}`, {});
       window.location.reload();
     } catch (error) {
       flash(error.message, "error");
