@@ -81,3 +81,13 @@ def test_the_vendored_assets_are_the_ones_the_script_fetched() -> None:
     script = Path(__file__).resolve().parents[2] / "scripts" / "vendor_assets.py"
     done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_problem_in_a_block_file_is_shown_at_that_block_and_line(server) -> None:
+    (server.project.root / "transformers/double.py").write_text(
+        "from treadle import transformer\n\n@transformer\ndef double(df:\n"
+    )
+    page = server.browser("editor").get("/pipelines/etl").text
+    block = page[page.index('id="block-double"') :]
+    assert 'data-problem-lines="[4]"' in block.split(">", 1)[0]
+    assert 'class="error block-problem">line 4:' in block

@@ -170,6 +170,9 @@ document.querySelectorAll("article.block").forEach((block) => {
     },
   });
   editors.set(block.dataset.block, editor);
+  JSON.parse(block.dataset.problemLines || "[]").forEach((line) => {
+    editor.addLineClass(line - 1, "background", "cm-problem-line");
+  });
   editor.on("change", () => markDirty(block, true));
   const saveButton = block.querySelector("button.save");
   if (saveButton) saveButton.addEventListener("click", () => save(block));
