@@ -51,6 +51,37 @@ def add_wide_pipeline(root: Path) -> None:
     (root / "pipelines/wide/pipeline.yaml").write_text("\n".join(lines) + "\n")
 
 
+def browser_times(port: int, password: str) -> dict[str, float]:
+    """In chromium (Playwright): from navigation to the load event, scripts and every
+    CodeMirror editor included, median of 5; skipped when Playwright or chromium is missing."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {}
+    times: dict[str, float] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/login")
+        page.evaluate(
+            "([name, password]) => fetch('/api/v1/session', {method: 'POST', headers:"
+            " {'Content-Type': 'application/json'}, body: JSON.stringify({name, password})})",
+            ["admin", password],
+        )
+        for path in ("/pipelines", "/runs", "/pipelines/example_pipeline", "/pipelines/wide"):
+            samples = []
+            for _ in range(5):
+                page.goto(f"http://127.0.0.1:{port}{path}", wait_until="load")
+                samples.append(
+                    page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
+                )
+            times[path] = round(statistics.median(samples), 1)
+        browser.close()
+    return times
+
+
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="treadle_bench_pages_"))
     root = bench_server.make_project(folder)
@@ -89,7 +120,12 @@ def main() -> None:
                 "bytes": len(answer.content),
             }
             print(f"{path:32} {results[path]}", file=sys.stderr)
-        out = {"runs_in_store": 10_000, "wide_blocks": BLOCKS, "pages": results}
+        out = {
+            "runs_in_store": 10_000,
+            "wide_blocks": BLOCKS,
+            "pages": results,
+            "browser": browser_times(port, env_password),
+        }
         (Path(__file__).with_name("results") / "pages.json").write_text(
             json.dumps(out, indent=2) + "\n"
         )

@@ -27,6 +27,7 @@ def doubled(df):
 
 def set_code(page, block: str, code: str) -> None:
     """Replace a block's code in its CodeMirror editor, then save with Ctrl-S."""
+    page.locator(f"#block-{block} .CodeMirror").wait_for()  # made when near the screen
     page.evaluate(
         "([block, code]) => document.querySelector(`#block-${block} .CodeMirror`)"
         ".CodeMirror.setValue(code)",
@@ -105,7 +106,7 @@ def test_build_run_and_watch_a_pipeline_in_the_browser(browser, served) -> None:
 def test_a_viewer_sees_code_but_cannot_edit_or_run(browser, served) -> None:
     page = sign_in(browser, served, "viewer")
     page.goto(served.url + "/pipelines/example_pipeline")
-    page.locator("article.block").first.wait_for()
+    page.locator("article.block .CodeMirror").first.wait_for()
     assert page.locator("button.save").count() == 0
     assert page.locator("button.run").count() == 0
     assert page.locator("#add-block").count() == 0
@@ -196,6 +197,7 @@ def test_a_block_saved_with_a_syntax_error_says_where_and_keeps_the_file(browser
     block = "clean_green_taxi"
     file = served.root / "transformers/clean_green_taxi.py"
     before = file.read_text()
+    page.locator(f"#block-{block} .CodeMirror").wait_for()
     page.evaluate(
         "(block) => document.querySelector(`#block-${block} .CodeMirror`).CodeMirror"
         ".setValue('from treadle import transformer\\n\\n@transformer\\ndef x(df:\\n')",

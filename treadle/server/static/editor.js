@@ -21,7 +21,7 @@ window.addEventListener("beforeunload", (event) => {
 });
 
 async function save(block) {
-  const editor = editors.get(block.dataset.block);
+  const editor = mount(block);
   const path = `/pipelines/${block.dataset.pipeline}/blocks/${block.dataset.block}/file`;
   try {
     await api("PUT", path, { text: editor.getValue() });
@@ -155,7 +155,10 @@ async function runBlock(block) {
   }
 }
 
-document.querySelectorAll("article.block").forEach((block) => {
+// A block's CodeMirror editor is made when the block comes near the screen: a pipeline of
+// hundreds of blocks opens at once, and the editors appear as one scrolls.
+function mount(block) {
+  if (editors.has(block.dataset.block)) return editors.get(block.dataset.block);
   const area = block.querySelector("textarea.code");
   const editor = CodeMirror.fromTextArea(area, {
     mode: block.dataset.language === "sql" ? "text/x-sql" : "python",
@@ -174,6 +177,21 @@ document.querySelectorAll("article.block").forEach((block) => {
     editor.addLineClass(line - 1, "background", "cm-problem-line");
   });
   editor.on("change", () => markDirty(block, true));
+  return editor;
+}
+
+const nearScreen = new IntersectionObserver(
+  (entries) => entries.forEach((entry) => {
+    if (entry.isIntersecting) {
+      mount(entry.target);
+      nearScreen.unobserve(entry.target);
+    }
+  }),
+  { rootMargin: "600px 0px" },
+);
+
+document.querySelectorAll("article.block").forEach((block) => {
+  nearScreen.observe(block);
   const saveButton = block.querySelector("button.save");
   if (saveButton) saveButton.addEventListener("click", () => save(block));
   const runButton = block.querySelector("button.run");
