@@ -90,6 +90,11 @@ def test_build_run_and_watch_a_pipeline_in_the_browser(browser, served) -> None:
     assert page.locator("#dag path.edge").count() == 1
     screenshot(page, "pipeline_editor")
 
+    page.once("dialog", lambda dialog: dialog.accept("twice"))
+    page.locator("#block-doubled button.rename").click()
+    page.locator("#block-twice .chip").filter(has_text="numbers").wait_for()
+    assert page.locator("#block-doubled").count() == 0
+
     page.get_by_role("button", name="Run pipeline").click()
     page.wait_for_url(re.compile(r".*/runs/[0-9T]+-\w+$"))
     page.locator("#run-status.succeeded").wait_for(timeout=30_000)

@@ -377,3 +377,29 @@ def test_running_needs_an_editor_and_valid_input(server) -> None:
     bad = server.client("editor").post(url, json={"variables": {"1x": 1}})
     assert bad.status_code == 422 and "not a Python name" in bad.json()["message"]
     assert _audit(server, "block.run") == []
+
+
+def test_a_block_is_renamed_with_its_downstream_upstream_and_its_file_kept(server) -> None:
+    editor = server.client("editor")
+    before = (server.project.root / "transformers/double.py").read_text()
+    answer = editor.post("/api/v1/pipelines/etl/blocks/load/rename", json={"name": "numbers"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["file"] == "data_loaders/load.py"
+    detail = editor.get("/api/v1/pipelines/etl").json()
+    blocks = {b["name"]: b for b in detail["blocks"]}
+    assert set(blocks) == {"numbers", "double"} and blocks["double"]["upstream"] == ["numbers"]
+    assert (server.project.root / "data_loaders/load.py").is_file()
+    assert (server.project.root / "transformers/double.py").read_text() == before
+    taken = editor.post("/api/v1/pipelines/etl/blocks/numbers/rename", json={"name": "double"})
+    assert taken.status_code == 409
+    bad = editor.post("/api/v1/pipelines/etl/blocks/numbers/rename", json={"name": "no good"})
+    assert bad.status_code == 422
+    assert (
+        server.client("viewer")
+        .post("/api/v1/pipelines/etl/blocks/numbers/rename", json={"name": "x"})
+        .status_code
+        == 403
+    )
+    server.client("editor").post("/api/v1/runs", json={"pipeline": "etl"})
+    server.run_queued()
+    assert server.state.runs.list_runs(limit=1)[0].status.value == "succeeded"

@@ -40,6 +40,7 @@ MINIMUM_ROLE: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/pipelines/{pipeline}/blocks"): Role.EDITOR,
     ("GET", "/api/v1/pipelines/{pipeline}/blocks/{block}"): Role.VIEWER,
     ("DELETE", "/api/v1/pipelines/{pipeline}/blocks/{block}"): Role.EDITOR,
+    ("POST", "/api/v1/pipelines/{pipeline}/blocks/{block}/rename"): Role.EDITOR,
     ("PUT", "/api/v1/pipelines/{pipeline}/blocks/{block}/file"): Role.EDITOR,
     ("POST", "/api/v1/pipelines/{pipeline}/edges"): Role.EDITOR,
     ("DELETE", "/api/v1/pipelines/{pipeline}/edges"): Role.EDITOR,

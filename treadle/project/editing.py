@@ -170,6 +170,31 @@ def remove_block(root: Path, pipeline: str, block: str) -> None:
     edit_pipeline(root, pipeline, drop)
 
 
+def rename_block(root: Path, pipeline: str, block: str, new_name: str, file: str) -> None:
+    """Rename ``block`` in ``pipeline.yaml`` and in the other blocks' upstream. Its file
+    (``file``, relative to the project) stays where it is, shared or not: ``file:`` is
+    written on the block when it had none. Refused when the pipeline has ``new_name``."""
+
+    def rename(data: CommentedMap) -> None:
+        blocks = _blocks(data)
+        names = _block_names(blocks)
+        if block not in names:
+            known = [n for n in names if isinstance(n, str)]
+            raise unknown_name_error(f"block of pipeline {pipeline!r}", block, known)
+        if new_name in names:
+            raise AlreadyExists(f"pipeline {pipeline!r} already has a block {new_name!r}")
+        entry = _named_block(blocks, block)
+        entry["name"] = new_name
+        if "file" not in entry:
+            entry.insert(list(entry).index("name") + 1, "file", file)
+        for other in blocks:
+            if isinstance(other, dict) and block in _upstream_names(other):
+                listed = _upstream_list(other)
+                listed[listed.index(block)] = new_name
+
+    edit_pipeline(root, pipeline, rename)
+
+
 def delete_pipeline(root: Path, name: str) -> list[str]:
     """Remove the pipeline's ``pipeline.yaml`` and ``triggers.yaml``, and its folder when
     nothing else is in it. Block files are all kept. Returns the files removed."""

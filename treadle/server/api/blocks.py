@@ -211,6 +211,29 @@ def delete_block(
     audit(request, principal, "block.deleted", _target(pipeline, block))
 
 
+class BlockRename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=100, description="the block's new name")
+
+
+@router.post("/pipelines/{pipeline}/blocks/{block}/rename", response_model=BlockDetail)
+def rename_block(
+    pipeline: str, block: str, body: BlockRename, request: Request, principal: Editor, state: State
+) -> BlockDetail:
+    """Give the block a new name in this pipeline (and in its downstream blocks' upstream).
+    Its file stays where it is, so pipelines sharing it are not affected."""
+    project = reload_project(state)
+    spec = _block(project, pipeline, block)
+    try:
+        editing.rename_block(state.root, pipeline, block, body.name, spec.file)
+    except editing.AlreadyExists as exc:
+        raise HTTPException(409, detail=exc.message) from None
+    project = reload_project(state)
+    audit(request, principal, "block.renamed", _target(pipeline, block), name=body.name)
+    return _detail(state, project, pipeline, body.name)
+
+
 @router.post("/pipelines/{pipeline}/edges", response_model=PipelineDetail, status_code=201)
 def add_edge(
     pipeline: str, body: Edge, request: Request, principal: Editor, state: State

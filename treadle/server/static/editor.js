@@ -198,6 +198,21 @@ document.querySelectorAll("article.block").forEach((block) => {
   if (runButton) runButton.addEventListener("click", () => runBlock(block));
 });
 
+document.querySelectorAll("button.rename").forEach((button) => {
+  button.addEventListener("click", async () => {
+    const block = button.closest("article");
+    const name = prompt(`New name for ${block.dataset.block} (its file stays where it is):`, block.dataset.block);
+    if (!name || name.trim() === block.dataset.block) return;
+    try {
+      await api("POST", `/pipelines/${block.dataset.pipeline}/blocks/${block.dataset.block}/rename`, { name: name.trim() });
+      window.location.hash = "block-" + name.trim();
+      window.location.reload();
+    } catch (error) {
+      flash(error.message, "error");
+    }
+  });
+});
+
 document.querySelectorAll("button.remove").forEach((button) => {
   button.addEventListener("click", async () => {
     const block = button.closest("article");
