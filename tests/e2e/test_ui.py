@@ -214,3 +214,23 @@ def test_a_block_saved_with_a_syntax_error_says_where_and_keeps_the_file(browser
     assert "clean_green_taxi.py" in error.inner_text() and ":4" in error.inner_text()
     assert file.read_text() == before
     page.context.close()
+
+
+def test_sign_in_and_reach_the_pages_with_the_keyboard_only(browser, served) -> None:
+    from tests.e2e.conftest import PASSWORD
+
+    page = browser.new_page()
+    page.goto(served.url + "/login")
+    page.keyboard.type("editor")  # the name field has the focus
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"^http://[^/]+/pipelines$"))
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    reached = set()
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("document.activeElement.textContent.trim()"))
+    assert {"Pipelines", "Runs", "Triggers", "Backfills", "Settings"} <= reached
+    page.close()
