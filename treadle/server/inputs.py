@@ -28,3 +28,5 @@ def valid_unicode(value: Any) -> Any:
 
 #: Runtime variables as a request gives them.
 Variables = Annotated[dict[str, Any], AfterValidator(valid_unicode)]
+#: Free text a request gives (a file's content, a secret's value, YAML).
+Text = Annotated[str, AfterValidator(valid_unicode)]

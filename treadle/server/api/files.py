@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from treadle.errors import PathRefused, ProjectInvalid, UnknownName, UserInputError
 from treadle.project.editing import EDIT_LOCK, replace_atomically
@@ -36,6 +36,7 @@ from treadle.project.triggers import TRIGGERS_FILE, load_triggers
 from treadle.project.yaml_source import parse_yaml
 from treadle.scheduler.triggering import SyncReport, read_all_triggers
 from treadle.server.auth import Editor, Principal, State, Viewer, audit
+from treadle.server.inputs import Text
 from treadle.server.state import ServerState
 from treadle.store.access import Role
 from treadle.store.rows import iso
@@ -76,18 +77,8 @@ class FileContent(BaseModel):
 class FileWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(max_length=1000, description="relative to the project folder, with /")
-    text: str = Field(description="the whole file, UTF-8")
-
-    @field_validator("path", "text")
-    @classmethod
-    def _unicode(cls, value: str) -> str:
-        """JSON may carry a lone surrogate (``\\ud800``), which no file can hold."""
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("not valid Unicode (a lone surrogate?)") from None
-        return value
+    path: Text = Field(max_length=1000, description="relative to the project folder, with /")
+    text: Text = Field(description="the whole file, UTF-8")
 
 
 class FileWritten(BaseModel):

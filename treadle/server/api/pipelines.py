@@ -13,10 +13,10 @@ import re
 import weakref
 from collections.abc import Hashable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from treadle.errors import ProjectInvalid, UserInputError
 from treadle.project import editing
@@ -26,7 +26,7 @@ from treadle.project.model import BlockSpec, BlockType, Pipeline, Project, Retry
 from treadle.scheduler.service import Scheduler
 from treadle.scheduler.triggering import SyncReport, read_all_triggers
 from treadle.server.auth import Editor, State, Viewer, audit
-from treadle.server.inputs import Variables, valid_unicode
+from treadle.server.inputs import Text, Variables
 from treadle.server.state import ServerState
 from treadle.store.access import Role
 from treadle.store.rows import iso
@@ -150,9 +150,7 @@ class NewPipeline(BaseModel):
 class PipelineText(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    yaml: Annotated[str, AfterValidator(valid_unicode)] = Field(
-        description="the whole pipeline.yaml"
-    )
+    yaml: Text = Field(description="the whole pipeline.yaml")
 
 
 class PipelineChange(BaseModel):

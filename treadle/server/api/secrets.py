@@ -7,10 +7,11 @@ trail, not in an error (the request validator leaves inputs out of its messages)
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from treadle.project.secrets import SecretStore
 from treadle.server.auth import Admin, State, audit
+from treadle.server.inputs import Text
 from treadle.store.rows import iso
 
 router = APIRouter(prefix="/secrets", tags=["secrets"])
@@ -24,17 +25,7 @@ class SecretOut(BaseModel):
 class SecretValue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    value: str = Field(min_length=1, max_length=65536, description="stored encrypted; never shown")
-
-    @field_validator("value")
-    @classmethod
-    def _unicode(cls, value: str) -> str:
-        """JSON may carry a lone surrogate (``\\ud800``), which cannot be stored."""
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("not valid Unicode (a lone surrogate?)") from None
-        return value
+    value: Text = Field(min_length=1, max_length=65536, description="stored encrypted; never shown")
 
 
 @router.get("", response_model=list[SecretOut])

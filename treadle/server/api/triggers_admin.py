@@ -12,7 +12,6 @@ is ``triggers.py``.)
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Iterator, Mapping
@@ -40,6 +39,7 @@ from treadle.project.triggers import (
 from treadle.scheduler.schedules import schedule_for
 from treadle.scheduler.triggering import to_datetime
 from treadle.server.auth import Editor, Principal, State, Viewer, audit
+from treadle.server.inputs import valid_unicode
 from treadle.server.state import ServerState
 from treadle.store.scheduling import hash_token
 
@@ -72,10 +72,7 @@ class TriggerIn(BaseModel):
     @model_validator(mode="after")
     def _unicode(self) -> TriggerIn:
         """JSON may carry a lone surrogate (``\\ud800``), which triggers.yaml cannot hold."""
-        try:
-            json.dumps(self.model_dump(), ensure_ascii=False, default=str).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("not valid Unicode (a lone surrogate?)") from None
+        valid_unicode(self.model_dump())
         return self
 
     def as_yaml(self) -> dict[str, Any]:
