@@ -108,6 +108,52 @@ def test_build_run_and_watch_a_pipeline_in_the_browser(browser, served) -> None:
     page.context.close()
 
 
+SLOW_LOADER = """import time
+from treadle import data_loader
+
+
+@data_loader
+def slow():
+    print("first step done", flush=True)
+    time.sleep(2.5)
+    print("second step done", flush=True)
+    return [{"n": 1}, {"n": 2}]
+"""
+
+
+def test_logs_and_statuses_stream_live_in_the_editor_and_on_the_run_page(browser, served) -> None:
+    page = sign_in(browser, served, "editor")
+    page.get_by_label("New pipeline").fill("slow_one")
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url("**/pipelines/slow_one")
+    page.get_by_label("Name", exact=True).fill("slow")
+    page.get_by_label("Template").select_option("loader_csv_url")
+    page.get_by_role("button", name="Add block").click()
+    set_code(page, "slow", SLOW_LOADER)
+
+    page.locator("#block-slow button.run").click()
+    log = page.locator("#block-slow .output pre.log")
+    log.filter(has_text="first step done").wait_for(timeout=10_000)
+    assert "second step done" not in log.inner_text()  # a line seen while the block runs
+    assert page.locator("#block-slow .state").inner_text() == "running…"
+    page.locator("#block-slow .output .status.succeeded").wait_for(timeout=15_000)
+    assert "2 rows" in page.locator("#block-slow .output").inner_text()
+
+    page.get_by_role("button", name="Run pipeline").click()
+    page.wait_for_url(re.compile(r".*/runs/[0-9T]+-\w+$"))
+    page.evaluate("window.notReloaded = true")
+    run_log = page.locator("#run-logs details[data-block=slow] pre.log")
+    run_log.filter(has_text="first step done").wait_for(timeout=10_000)
+    assert "second step done" not in run_log.inner_text()
+    page.locator("#run-status.succeeded").wait_for(timeout=15_000)
+    run_log.filter(has_text="second step done").wait_for()
+    assert run_log.inner_text().count("first step done") == 1
+    assert page.locator("#blocks .status.succeeded").count() == 1
+    assert page.evaluate("window.notReloaded") is True  # updated in place, not reloaded
+    page.locator("#flash").filter(has_text="The run succeeded.").wait_for()
+    page.context.close()
+
+
 def test_a_viewer_sees_code_but_cannot_edit_or_run(browser, served) -> None:
     page = sign_in(browser, served, "viewer")
     page.goto(served.url + "/pipelines/example_pipeline")
@@ -233,4 +279,11 @@ def test_sign_in_and_reach_the_pages_with_the_keyboard_only(browser, served) -> 
         page.keyboard.press("Tab")
         reached.add(page.evaluate("document.activeElement.textContent.trim()"))
     assert {"Pipelines", "Runs", "Triggers", "Backfills", "Settings"} <= reached
+
+    page.goto(served.url + "/pipelines/example_pipeline")
+    code = page.locator("article.block .CodeMirror textarea").first
+    code.focus()
+    page.keyboard.press("Escape")  # Tab indents inside the editor: Esc lets the focus go on
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()").startswith("Save")
     page.close()

@@ -8,6 +8,7 @@ The project has one pipeline, ``etl`` (``load`` → ``double``), with a variable
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -120,3 +121,24 @@ def server(project) -> Iterator[Server]:
         finally:
             for client in served._clients:
                 client.close()
+
+
+# -- Server-Sent Events --------------------------------------------------------------------
+
+
+def next_event(lines) -> tuple[str, dict]:
+    kind = ""
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line[len("event: ") :]
+        elif line.startswith("data: "):
+            return kind, json.loads(line[len("data: ") :])
+    raise AssertionError("the stream ended without an end event")
+
+
+def read_events(lines) -> list[tuple[str, dict]]:
+    """Events up to and with ``end``."""
+    events = [next_event(lines)]
+    while events[-1][0] != "end":
+        events.append(next_event(lines))
+    return events

@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from tests.server.conftest import read_events
+
 ETL_YAML = "pipelines/etl/pipeline.yaml"
 BLOCKS = "/api/v1/pipelines/etl/blocks"
 EDGES = "/api/v1/pipelines/etl/edges"
@@ -366,6 +368,81 @@ def test_a_block_past_the_wait_is_timed_out_and_asked_to_stop(server) -> None:
     assert run.cancel_requested_at is not None and "0.3s" in run.cancel_reason
     # inline, the block is not interrupted: with nothing after it, the run may still succeed
     assert status in ("cancelled", "succeeded")
+
+
+SLOW_CHATTY_LOADER = """
+import time
+from treadle import data_loader
+
+@data_loader
+def load(*, variables):
+    print("first line")
+    time.sleep(0.6)
+    print("second line")
+    return [{"x": 1}, {"x": 2}]
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_run_not_waited_for_answers_running_then_streams_and_has_its_result(server) -> None:
+    server.project.block("data_loaders", "load", SLOW_CHATTY_LOADER)
+    editor = server.client("editor")
+
+    started = time.monotonic()
+    answer = editor.post(f"{BLOCKS}/load/run", json={"wait": False})
+
+    assert answer.status_code == 200, answer.text
+    assert time.monotonic() - started < 0.6  # answered before the block finished
+    body = answer.json()
+    assert body["status"] == "running" and body["output"] is None and body["run_id"]
+    result_url = f"{BLOCKS}/load/runs/{body['run_id']}"
+    assert server.client("viewer").get(result_url).json()["status"] == "running"
+    with editor.stream("GET", f"/api/v1/runs/{body['run_id']}/logs/stream") as response:
+        events = read_events(response.iter_lines())
+    lines = [d["line"] for kind, d in events if kind == "log" and d["block"] == "load"]
+    assert [line.split("] ", 1)[1] for line in lines] == ["first line", "second line"]
+
+    result = server.client("viewer").get(result_url)
+
+    assert result.status_code == 200, result.text
+    done = result.json()
+    assert done["status"] == "succeeded" and done["error"] is None
+    assert done["output"]["row_count"] == 2 and done["output"]["rows"] == [{"x": 1}, {"x": 2}]
+    assert "second line" in done["logs"]
+    (event,) = _audit(server, "block.run")
+    assert event["detail"] == {"run_id": body["run_id"], "status": "running"}
+
+
+def test_a_run_not_waited_for_that_cannot_start_is_the_same_422(server) -> None:
+    answer = server.client("editor").post(f"{BLOCKS}/double/run", json={"wait": False})
+    assert answer.status_code == 422
+    assert "no stored output" in answer.json()["message"]
+
+
+@pytest.mark.timeout(60)
+def test_a_run_not_waited_for_is_still_stopped_at_its_timeout(server) -> None:
+    server.project.block("data_loaders", "load", SLOW_CHATTY_LOADER.replace("0.6", "2"))
+    answer = server.client("editor").post(
+        f"{BLOCKS}/load/run", json={"wait": False, "timeout": 0.5}
+    )
+    run_id = answer.json()["run_id"]
+    runs = server.scheduler.runs
+    deadline = time.monotonic() + 30
+    while runs.get_run(run_id).run.cancel_requested_at is None:
+        assert time.monotonic() < deadline, "the run was never asked to stop"
+        time.sleep(0.05)
+    assert "0.5s" in runs.get_run(run_id).run.cancel_reason
+
+
+def test_a_block_run_result_names_what_is_unknown(server) -> None:
+    viewer = server.client("viewer")
+    run_id = server.client("editor").post(f"{BLOCKS}/load/run").json()["run_id"]
+    assert viewer.get(f"{BLOCKS}/load/runs/nope").status_code == 404
+    missing = viewer.get(f"{BLOCKS}/double/runs/{run_id}")
+    assert missing.status_code == 404 and "double" in missing.json()["message"]
+    other = viewer.get(f"/api/v1/pipelines/other/blocks/load/runs/{run_id}")
+    assert other.status_code == 404
+    assert viewer.get(f"{BLOCKS}/load/runs/{run_id}").json()["status"] == "succeeded"
 
 
 def test_running_needs_an_editor_and_valid_input(server) -> None:

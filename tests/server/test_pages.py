@@ -28,15 +28,17 @@ def test_pages_render_for_a_signed_in_user_with_the_csrf_token(server) -> None:
     assert "Run pipeline" in server.browser("editor").get("/pipelines/etl").text
 
 
-def test_a_run_page_shows_its_blocks_and_refreshes_only_while_active(server) -> None:
+def test_a_run_page_shows_its_blocks_and_follows_the_run_only_while_active(server) -> None:
     editor = server.client("editor")
     run_id = editor.post("/api/v1/runs", json={"pipeline": "etl"}).json()["run_id"]
     browser = server.browser("viewer")
-    assert 'hx-trigger="every 1s"' in browser.get(f"/runs/{run_id}").text
+    assert 'data-follow="1"' in browser.get(f"/runs/{run_id}").text
     server.run_queued()
     page = browser.get(f"/runs/{run_id}").text
-    assert 'hx-trigger="every 1s"' not in page and "svg" in page and "double" in page
-    assert browser.get(f"/runs/{run_id}/live").status_code == 200
+    assert 'data-follow="0"' in page and "svg" in page and "double" in page
+    assert "Log of load" in page
+    live = browser.get(f"/runs/{run_id}/live")
+    assert live.status_code == 200 and "succeeded" in live.text and "Log of" not in live.text
 
 
 def test_vendored_assets_are_served_offline(server) -> None:

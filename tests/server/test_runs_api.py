@@ -10,6 +10,7 @@ from unittest.mock import ANY
 
 import pytest
 
+from tests.server.conftest import next_event, read_events
 from treadle.store.access import Role
 
 RUNS = "/api/v1/runs"
@@ -529,24 +530,6 @@ def test_bad_log_requests_are_4xx(server):
 
 
 # -- the live stream ------------------------------------------------------------------------------
-
-
-def next_event(lines) -> tuple[str, dict]:
-    kind = ""
-    for line in lines:
-        if line.startswith("event: "):
-            kind = line[len("event: ") :]
-        elif line.startswith("data: "):
-            return kind, json.loads(line[len("data: ") :])
-    raise AssertionError("the stream ended without an end event")
-
-
-def read_events(lines) -> list[tuple[str, dict]]:
-    """Events up to and with ``end``."""
-    events = [next_event(lines)]
-    while events[-1][0] != "end":
-        events.append(next_event(lines))
-    return events
 
 
 @pytest.mark.timeout(60)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -27,8 +28,8 @@ from treadle.engine.api import RunResult
 from treadle.engine.block_logs import log_path
 from treadle.engine.outputs import OutputMeta, OutputStore
 from treadle.engine.sink import MemorySink
-from treadle.errors import UserInputError, did_you_mean, unknown_name_error
-from treadle.events import RunStarted
+from treadle.errors import UnknownName, UserInputError, did_you_mean, unknown_name_error
+from treadle.events import BlockStatus, RunStarted
 from treadle.project import editing
 from treadle.project.block_templates import TEMPLATES, add_block
 from treadle.project.masking import mask, secret_values
@@ -43,6 +44,7 @@ from treadle.server.api.pipelines import (
     pipeline_detail,
     reload_project,
 )
+from treadle.server.api.runs import StartSignal, run_detail
 from treadle.server.auth import Editor, State, Viewer, audit
 from treadle.server.inputs import Variables
 from treadle.server.state import ServerState
@@ -93,6 +95,12 @@ class BlockRun(BaseModel):
     variables: Variables = Field(default_factory=dict, description="runtime variables")
     timeout: float = Field(
         default=300.0, gt=0, le=3600, description="seconds to wait before the run is stopped"
+    )
+    wait: bool = Field(
+        default=True,
+        description="false: answer as soon as the run has started (status `running`), then"
+        " follow it with GET /runs/{run_id}/logs/stream and read the result from"
+        " GET /pipelines/{pipeline}/blocks/{block}/runs/{run_id}",
     )
 
 
@@ -272,19 +280,23 @@ def run_block(
     body = body or BlockRun()
     project = state.project()
     _block(project, pipeline, block)
-    events = MemorySink()
+    events, started = MemorySink(), StartSignal()
     future = _in_worker(
         run_pipeline,
         project,
         pipeline,
         block=block,
         variables=body.variables,
-        sinks=[events],
+        sinks=[events, started],
         trigger="api",
         triggered_by=principal.name,
     )
+    future.add_done_callback(lambda _: started.settled.set())
     try:
-        answer = _finished(project, future.result(timeout=body.timeout), block)
+        if body.wait:
+            answer = _finished(project, future.result(timeout=body.timeout), block)
+        else:
+            answer = _once_started(state, project, future, started, events, block, body.timeout)
     except TimeoutError:
         answer = _timed_out(state, future, events, body.timeout)
     audit(
@@ -296,6 +308,32 @@ def run_block(
         status=answer.status,
     )
     return answer
+
+
+@router.get("/pipelines/{pipeline}/blocks/{block}/runs/{run_id}", response_model=BlockRunResult)
+def block_run_result(
+    pipeline: str, block: str, run_id: str, _: Viewer, state: State
+) -> BlockRunResult:
+    """What the block did in that run: its status, error, log and output preview (while it
+    runs: its status and the log so far)."""
+    detail = run_detail(state, run_id)
+    if detail.run.pipeline != pipeline:
+        raise UnknownName(f"run {detail.run_id} is of pipeline {detail.run.pipeline!r}")
+    try:
+        row = detail.block(block)
+    except KeyError:
+        names = [b.block for b in detail.blocks]
+        raise unknown_name_error(f"block of run {detail.run_id}", block, names) from None
+    project = state.project()
+    done = row.status not in (BlockStatus.QUEUED, BlockStatus.RUNNING)
+    return BlockRunResult(
+        run_id=detail.run_id,
+        status=row.status.value,
+        duration=row.duration,
+        error=ErrorOut(**row.error.to_dict()) if row.error else None,
+        logs=_logs(project, detail.run_id, block, row.items),
+        output=_output(project, detail.run_id, block, row.items) if done else None,
+    )
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -318,6 +356,39 @@ def _in_worker(work: Callable[..., RunResult], *args: Any, **kwargs: Any) -> Fut
 
     threading.Thread(target=run, name="treadle-block-run", daemon=True).start()
     return future
+
+
+def _once_started(
+    state: ServerState,
+    project: Project,
+    future: Future[RunResult],
+    started: StartSignal,
+    events: MemorySink,
+    block: str,
+    timeout: float,
+) -> BlockRunResult:
+    """The answer of a run that is not waited for: ``running`` with its id once it has
+    started (its result if it has already finished, its error if it could not start). A
+    thread stops it when ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    if not started.settled.wait(timeout):
+        raise TimeoutError
+    if future.done():
+        return _finished(project, future.result(), block)
+
+    def stop_at_deadline() -> None:
+        try:
+            future.result(timeout=max(deadline - time.monotonic(), 0.0))
+        except TimeoutError:
+            _timed_out(state, future, events, timeout)
+        except Exception:  # noqa: S110 - the run records its own failure
+            pass
+
+    threading.Thread(target=stop_at_deadline, name="treadle-block-deadline", daemon=True).start()
+    run_id = events.of(RunStarted)[0].run_id
+    return BlockRunResult(
+        run_id=run_id, status="running", duration=None, error=None, logs="", output=None
+    )
 
 
 def _block(project: Project, pipeline: str, block: str) -> BlockSpec:

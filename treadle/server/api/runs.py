@@ -276,13 +276,13 @@ def list_runs(
 @router.get("/runs/{run_id}", response_model=RunDetailOut)
 def show_run(run_id: str, _: Viewer, state: State) -> RunDetailOut:
     """A run (a unique start of its id will do) with its blocks and attempts."""
-    detail = _detail(state, run_id)
+    detail = run_detail(state, run_id)
     data = detail.to_dict()
     data["variables"] = masked_variables(detail.variables or {}, secret_values(state.root))
     return RunDetailOut(**data)
 
 
-def _detail(state: ServerState, run_id: str) -> RunDetail:
+def run_detail(state: ServerState, run_id: str) -> RunDetail:
     detail = state.runs.get_run(run_id)
     if detail is None:
         raise UnknownName(f"no run {run_id!r}", hint="GET /api/v1/runs lists the runs")
@@ -339,7 +339,7 @@ _YEAR_9999 = 253_402_300_799.0
 def cancel_run(run_id: str, request: Request, principal: Editor, state: State) -> CancelOutcome:
     """Cancel a run: a queued one (or one whose process is gone) at once; a running one is
     asked to stop, and stops at its next check. A finished run: 409."""
-    run = _detail(state, run_id).run
+    run = run_detail(state, run_id).run
     if run.status not in ACTIVE:
         raise HTTPException(
             409, detail=f"cannot cancel run {run.run_id}: it already finished ({run.status.value})"
@@ -390,14 +390,14 @@ def retry(
 
 
 def _start_resume(request: Request, state: ServerState, run_id: str, body: ResumeRun) -> RunResumed:
-    run = _detail(state, run_id).run
+    run = run_detail(state, run_id).run
     _refuse_unless_stopped(run)
     project = state.project()
     checked = merge_variables(project.pipeline(run.pipeline), body.variables)
     overrides = {name: checked[name] for name in body.variables}  # as typed, text converted
     scheduler = state.scheduler
 
-    def work(started: _StartSignal) -> object:
+    def work(started: StartSignal) -> object:
         return resume_run(
             project,
             run.run_id,
@@ -408,7 +408,7 @@ def _start_resume(request: Request, state: ServerState, run_id: str, body: Resum
         )
 
     background_runs(request).start(run.run_id, work)
-    now = _detail(state, run.run_id).run
+    now = run_detail(state, run.run_id).run
     return RunResumed(
         run_id=now.run_id, pipeline=now.pipeline, status=now.status, from_block=body.from_block
     )
@@ -432,7 +432,7 @@ def _refuse_unless_stopped(run: RunSummary) -> None:
         )
 
 
-class _StartSignal:
+class StartSignal:
     """An event sink that tells when the run has started; ``error`` is why it did not."""
 
     def __init__(self) -> None:
@@ -456,9 +456,9 @@ class BackgroundRuns:
         self._threads: dict[threading.Thread, str] = {}
         self._lock = threading.Lock()
 
-    def start(self, run_id: str, work: Callable[[_StartSignal], object]) -> None:
+    def start(self, run_id: str, work: Callable[[StartSignal], object]) -> None:
         """Run ``work`` in a thread; raise what it raised before the run started."""
-        started = _StartSignal()
+        started = StartSignal()
         thread = threading.Thread(
             target=self._run, args=(work, started), name=f"treadle-resume-{run_id}", daemon=True
         )
@@ -468,7 +468,7 @@ class BackgroundRuns:
         if started.settled.wait(START_WAIT) and started.error is not None:
             raise started.error
 
-    def _run(self, work: Callable[[_StartSignal], object], started: _StartSignal) -> None:
+    def _run(self, work: Callable[[StartSignal], object], started: StartSignal) -> None:
         try:
             work(started)
         except Exception as exc:
@@ -524,7 +524,7 @@ def block_log(
 ) -> BlockLogOut:
     """A block run's log (print, logging and stderr): whole lines from ``offset``. A block
     that has logged nothing yet has an empty log."""
-    detail = _detail(state, run_id)
+    detail = run_detail(state, run_id)
     names = [b.block for b in detail.blocks] or _blocks_of(state, detail.run.pipeline)
     if block not in names:
         raise UnknownName(
@@ -590,7 +590,7 @@ async def stream_logs(run_id: str, request: Request, _: Viewer, state: State) ->
     * ``log``: ``{block, item, line}`` for each new line of a block's log (secrets masked);
     * ``end``: ``{run_id, status}`` once the run has finished; then the stream closes.
     """
-    detail = await run_in_threadpool(_detail, state, run_id)
+    detail = await run_in_threadpool(run_detail, state, run_id)
     watch = await run_in_threadpool(RunWatch.of, state, detail.run_id)
     return StreamingResponse(
         _events(request, watch),

@@ -1,5 +1,7 @@
 """``/runs`` (filters, pages) and ``/runs/{id}``: a run's timeline, its blocks and their
-logs, refreshed every second while it is active."""
+logs. While a run is active its page follows the run's event stream (``static/run.js``):
+log lines are appended as they come, and the part that shows statuses (``/runs/{id}/live``)
+is fetched again when a status changes."""
 
 from __future__ import annotations
 
@@ -58,28 +60,25 @@ def run_list(
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(run_id: str, request: Request, user: User, state: PageState) -> HTMLResponse:
-    return page(request, "run.html", user, section="runs", **_live(run_id, user, state))
+    live = _live(run_id, user, state)
+    run = live["run"]
+    logs = [
+        (b.block, runs_api.block_log(run.run_id, b.block, user, state).text)
+        for b in run.blocks
+        if b.status.value != "queued"
+    ]
+    return page(request, "run.html", user, section="runs", logs=logs, **live)
 
 
 @router.get("/runs/{run_id}/live", response_class=HTMLResponse)
 def run_live(run_id: str, request: Request, user: User, state: PageState) -> HTMLResponse:
-    """The part of the run page that changes while it runs (htmx swaps it every second)."""
+    """The part of the run page that shows statuses (fetched again when one changes)."""
     return page(request, "run_live.html", user, **_live(run_id, user, state))
 
 
 def _live(run_id: str, user: User, state: PageState) -> dict:
     run = runs_api.show_run(run_id, user, state)
-    logs = [
-        (b.block, runs_api.block_log(run.run_id, b.block, user, state).text)
-        for b in run.blocks
-        if b.status.value not in ("pending", "queued")
-    ]
-    return {
-        "run": run,
-        "active": run.status.value in ACTIVE,
-        "timeline": timeline(run),
-        "logs": logs,
-    }
+    return {"run": run, "active": run.status.value in ACTIVE, "timeline": timeline(run)}
 
 
 @dataclass(frozen=True)

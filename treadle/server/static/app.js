@@ -22,6 +22,27 @@ async function api(method, path, body) {
   return data;
 }
 
+// Follows a run's Server-Sent Events (GET /api/v1/runs/{id}/logs/stream): `onLog` for each
+// new log line, `onStatus` when the run or a block changes status, `onEnd` once the run has
+// finished. The stream sends a run's logs from their start each time it (re)connects, so
+// `onConnect` is where a page clears the lines it shows.
+function followRun(runId, handlers) {
+  const noop = () => {};
+  const { onConnect = noop, onLog = noop, onStatus = noop, onEnd = noop, onLost = noop } = handlers;
+  const source = new EventSource(`/api/v1/runs/${encodeURIComponent(runId)}/logs/stream`);
+  source.addEventListener("open", () => onConnect());
+  source.addEventListener("log", (event) => onLog(JSON.parse(event.data)));
+  source.addEventListener("status", (event) => onStatus(JSON.parse(event.data)));
+  source.addEventListener("end", (event) => {
+    source.close();
+    onEnd(JSON.parse(event.data));
+  });
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) onLost();  // refused: not retried
+  });
+  return source;
+}
+
 function flash(message, kind = "ok") {
   const box = document.getElementById("flash");
   if (!box) return;

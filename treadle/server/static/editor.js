@@ -47,6 +47,7 @@ function showError(block, message) {
 function table(output) {
   const element = document.createElement("table");
   element.className = "list preview";
+  element.tabIndex = 0;  // scrolls sideways: reachable by keyboard
   const head = element.createTHead().insertRow();
   output.columns.forEach((column) => {
     const th = document.createElement("th");
@@ -135,24 +136,65 @@ function showResult(block, result) {
     details.innerHTML = "<summary>Log</summary>";
     const pre = document.createElement("pre");
     pre.className = "log";
+    pre.tabIndex = 0;  // scrollable: reachable by keyboard
     pre.textContent = result.logs;
     details.appendChild(pre);
     out.appendChild(details);
   }
 }
 
+// Runs the block without waiting for it: its log streams under the block while it runs,
+// then its result (status, table, chart, log) replaces the log.
 async function runBlock(block) {
   if (block.dataset.dirty === "1" && !(await save(block))) return;
   const state = block.querySelector(".state");
-  state.textContent = "running…";
+  const button = block.querySelector("button.run");
+  const path = `/pipelines/${block.dataset.pipeline}/blocks/${block.dataset.block}`;
+  const finish = (show) => {
+    state.textContent = "";
+    button.disabled = false;
+    show();
+  };
+  state.textContent = "starting…";
+  button.disabled = true;
+  let started;
   try {
-    const path = `/pipelines/${block.dataset.pipeline}/blocks/${block.dataset.block}/run`;
-    showResult(block, await api("POST", path, {}));
-    state.textContent = "";
+    started = await api("POST", path + "/run", { wait: false });
   } catch (error) {
-    state.textContent = "";
-    showError(block, error.message);
+    finish(() => showError(block, error.message));
+    return;
   }
+  if (started.status !== "running") {
+    finish(() => showResult(block, started));
+    return;
+  }
+  state.textContent = "running…";
+  const log = liveLog(block);
+  followRun(started.run_id, {
+    onConnect: () => { log.textContent = ""; },
+    onLog: (line) => {
+      if (line.block === block.dataset.block) log.append(line.line + "\n");
+    },
+    onStatus: (change) => {
+      if (change.block === block.dataset.block) state.textContent = change.status + "…";
+    },
+    onEnd: async () => {
+      try {
+        const result = await api("GET", `${path}/runs/${started.run_id}`);
+        finish(() => showResult(block, result));
+      } catch (error) {
+        finish(() => showError(block, error.message));
+      }
+    },
+    onLost: () => finish(() => showError(block, "Lost the connection to the run; see it in Runs.")),
+  });
+}
+
+// An empty, open log under the block, for the lines of a run in progress.
+function liveLog(block) {
+  const out = block.querySelector(".output");
+  out.innerHTML = "<details open><summary>Log (live)</summary><pre class=\"log\" tabindex=\"0\" aria-live=\"off\"></pre></details>";
+  return out.querySelector("pre.log");
 }
 
 // A block's CodeMirror editor is made when the block comes near the screen: a pipeline of
@@ -170,9 +212,13 @@ function mount(block) {
       "Ctrl-S": () => save(block),
       "Cmd-S": () => save(block),
       Tab: (cm) => cm.replaceSelection("    "),
+      Esc: (cm) => cm.getInputField().blur(),  // Tab indents: Esc, then Tab, moves on
     },
   });
   editors.set(block.dataset.block, editor);
+  editor.getInputField().setAttribute(
+    "aria-label", `Code of block ${block.dataset.block} (Tab indents; Esc, then Tab, moves on)`,
+  );
   JSON.parse(block.dataset.problemLines || "[]").forEach((line) => {
     editor.addLineClass(line - 1, "background", "cm-problem-line");
   });

@@ -76,6 +76,7 @@ if (fileText) {
   const editor = CodeMirror.fromTextArea(fileText, {
     mode: modes[fileText.dataset.mode] || null, lineNumbers: true, readOnly: fileText.readOnly,
   });
+  editor.getInputField().setAttribute("aria-label", `Contents of ${fileText.dataset.path}`);
   const state = document.querySelector(".file .state");
   let dirty = false;
   editor.on("change", () => { dirty = true; if (state) state.textContent = "unsaved changes"; });
@@ -90,7 +91,9 @@ if (fileText) {
       flash(error.message, "error");
     }
   }
-  editor.setOption("extraKeys", { "Ctrl-S": saveFile, "Cmd-S": saveFile });
+  editor.setOption("extraKeys", {
+    "Ctrl-S": saveFile, "Cmd-S": saveFile, Esc: (cm) => cm.getInputField().blur(),
+  });
   const button = document.getElementById("save-file");
   if (button) button.addEventListener("click", saveFile);
 }
