@@ -38,6 +38,17 @@ def set_code(page, block: str, code: str) -> None:
     page.locator(f"#block-{block} .state").filter(has_text="saved").wait_for()
 
 
+def drag_to_connect(page, upstream: str, downstream: str) -> None:
+    """Drag from ``upstream``'s port in the graph and drop on ``downstream``'s box."""
+    port = page.locator(f"#dag circle.port[data-block={upstream}]").bounding_box()
+    target = page.locator(f"#dag g.node[data-block={downstream}] rect").bounding_box()
+    page.mouse.move(port["x"] + port["width"] / 2, port["y"] + port["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(target["x"] + 20, target["y"] + 10, steps=8)
+    assert page.locator(f"#dag g.node.target[data-block={downstream}]").count() == 1
+    page.mouse.up()
+
+
 def test_a_wrong_password_is_refused_on_the_login_page(browser, served) -> None:
     page = browser.new_page()
     page.goto(served.url + "/login")
@@ -83,7 +94,16 @@ def test_build_run_and_watch_a_pipeline_in_the_browser(browser, served) -> None:
     page.get_by_role("button", name="Add block").click()
     page.locator("#block-doubled").wait_for()
     set_code(page, "doubled", TRANSFORMER)
-    page.get_by_label("From").select_option("numbers")
+    drag_to_connect(page, "numbers", "doubled")
+    page.locator("#block-doubled .chip").filter(has_text="numbers").wait_for()
+    assert page.locator("#dag path.edge").count() == 1
+
+    page.once("dialog", lambda dialog: dialog.accept())  # "Disconnect numbers → doubled?"
+    page.locator("#dag path.edge-hit").click(force=True)  # a flat line: no "visible" box
+    page.wait_for_function("!document.querySelector('#dag path.edge')")
+    assert page.locator("#block-doubled .chip").count() == 0
+
+    page.get_by_label("From").select_option("numbers")  # the same with the form
     page.get_by_label("to", exact=True).select_option("doubled")
     page.get_by_role("button", name="Connect").click()
     page.locator("#block-doubled .chip").filter(has_text="numbers").wait_for()

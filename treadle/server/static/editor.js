@@ -331,3 +331,66 @@ on("run-pipeline", "submit", async (event) => {
     flash(error.message, "error");
   }
 });
+
+// The graph: drag from a block's port (the dot on its right) onto another block to connect
+// them; click an edge to disconnect it. The form and the × on upstream chips do the same
+// with the keyboard.
+(() => {
+  const svg = document.getElementById("dag");
+  if (!svg || !svg.querySelector("circle.port")) return;
+  const pipeline = document.getElementById("connect")?.dataset.pipeline;
+  const change = async (method, from, to) => {
+    try {
+      await api(method, `/pipelines/${pipeline}/edges`, { from, to });
+      window.location.reload();
+    } catch (error) {
+      flash(error.message, "error");
+    }
+  };
+  const point = (event) => {
+    const at = svg.createSVGPoint();
+    at.x = event.clientX;
+    at.y = event.clientY;
+    return at.matrixTransform(svg.getScreenCTM().inverse());
+  };
+  const nodeAt = (event) => document.elementFromPoint(event.clientX, event.clientY)?.closest("g.node");
+  let drag = null;
+  svg.addEventListener("pointerdown", (event) => {
+    const port = event.target.closest("circle.port");
+    if (!port) return;
+    event.preventDefault();
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+    line.setAttribute("class", "dragging");
+    line.setAttribute("x1", port.getAttribute("cx"));
+    line.setAttribute("y1", port.getAttribute("cy"));
+    line.setAttribute("x2", port.getAttribute("cx"));
+    line.setAttribute("y2", port.getAttribute("cy"));
+    svg.appendChild(line);
+    drag = { from: port.dataset.block, line, over: null };
+  });
+  svg.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    const at = point(event);
+    drag.line.setAttribute("x2", at.x);
+    drag.line.setAttribute("y2", at.y);
+    const node = nodeAt(event);
+    if (drag.over && drag.over !== node) drag.over.classList.remove("target");
+    drag.over = node && node.dataset.block !== drag.from ? node : null;
+    if (drag.over) drag.over.classList.add("target");
+  });
+  window.addEventListener("pointerup", (event) => {
+    if (!drag) return;
+    const { from, line, over } = drag;
+    drag = null;
+    line.remove();
+    if (over) over.classList.remove("target");
+    const node = nodeAt(event);
+    if (node && node.dataset.block !== from) change("POST", from, node.dataset.block);
+  });
+  svg.querySelectorAll("path.edge-hit").forEach((edge) => {
+    edge.addEventListener("click", () => {
+      const { from, to } = edge.dataset;
+      if (confirm(`Disconnect ${from} → ${to}?`)) change("DELETE", from, to);
+    });
+  });
+})();
