@@ -174,6 +174,22 @@ def test_logs_and_statuses_stream_live_in_the_editor_and_on_the_run_page(browser
     page.context.close()
 
 
+def test_a_pipeline_made_as_a_copy_of_the_example(browser, served) -> None:
+    page = sign_in(browser, served, "editor")
+    page.get_by_label("New pipeline").fill("my_taxi_etl")
+    page.get_by_label("Start from").select_option("example_pipeline")
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url("**/pipelines/my_taxi_etl")
+    assert page.locator("article.block").count() == 5
+    assert page.locator("#dag path.edge").count() == 4
+    assert (
+        "data_loaders/my_taxi_etl/load_green_taxi.py"
+        in page.locator("#block-load_green_taxi header").inner_text()
+    )
+    assert (served.root / "data_loaders/my_taxi_etl/load_green_taxi.py").is_file()
+    page.context.close()
+
+
 def test_a_viewer_sees_code_but_cannot_edit_or_run(browser, served) -> None:
     page = sign_in(browser, served, "viewer")
     page.goto(served.url + "/pipelines/example_pipeline")

@@ -93,3 +93,18 @@ def test_a_problem_in_a_block_file_is_shown_at_that_block_and_line(server) -> No
     block = page[page.index('id="block-double"') :]
     assert 'data-problem-lines="[4]"' in block.split(">", 1)[0]
     assert 'class="error block-problem">line 4:' in block
+
+
+def test_the_triggers_page_shows_one_pipelines_triggers_when_asked(server) -> None:
+    server.project.pipeline("quiet", "blocks: []\n")
+    for pipeline in ("etl", "quiet"):
+        server.project.write(
+            f"pipelines/{pipeline}/triggers.yaml",
+            f'triggers:\n  - name: {pipeline}_daily\n    schedule: "@daily"\n',
+        )
+    browser = server.browser("viewer")
+    assert "etl_daily" in browser.get("/triggers").text
+    assert "quiet_daily" in browser.get("/triggers").text
+    only = browser.get("/triggers", params={"pipeline": "etl"}).text
+    assert "etl_daily" in only and "quiet_daily" not in only
+    assert "The triggers of" in only

@@ -46,6 +46,7 @@ def test_the_list_has_each_pipeline_with_its_last_and_next_run(server) -> None:
     assert answer.status_code == 200, answer.text
     etl, quiet = answer.json()
     assert (etl["name"], etl["blocks"], etl["description"]) == ("etl", 2, "")
+    assert etl["triggers"] == 1
     assert etl["last_run"]["run_id"] == newest
     assert etl["last_run"]["status"] == "succeeded"
     assert etl["last_run"]["finished_at"].endswith("Z")
@@ -57,6 +58,7 @@ def test_the_list_has_each_pipeline_with_its_last_and_next_run(server) -> None:
         "name": "quiet",
         "description": "never runs",
         "blocks": 0,
+        "triggers": 0,
         "last_run": None,
         "next_run": None,
     }
@@ -234,6 +236,54 @@ def test_creating_an_existing_pipeline_is_a_conflict(server) -> None:
     assert answer.status_code == 409
     assert "already exists" in answer.json()["message"]
     assert (server.project.root / ETL_YAML).read_bytes() == before
+
+
+def test_a_pipeline_copied_from_another_gets_its_own_block_files(server) -> None:
+    root = server.project.root
+    editor = server.client("editor")
+    answer = editor.post("/api/v1/pipelines", json={"name": "etl_copy", "copy_of": "etl"})
+
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["blocks"] == 2
+    for original in ("data_loaders/load.py", "transformers/double.py"):
+        folder, name = original.split("/")
+        copy = root / folder / "etl_copy" / name
+        assert copy.read_bytes() == (root / original).read_bytes()
+    detail = editor.get("/api/v1/pipelines/etl_copy").json()
+    blocks = {b["name"]: b for b in detail["blocks"]}
+    assert blocks["load"]["file"] == "data_loaders/etl_copy/load.py"
+    assert blocks["double"]["upstream"] == ["load"]
+    assert detail["variables"] == editor.get("/api/v1/pipelines/etl").json()["variables"]
+
+    original = (root / "data_loaders/load.py").read_bytes()
+    changed = editor.put(
+        "/api/v1/pipelines/etl_copy/blocks/load/file",
+        json={"text": original.decode().replace("range(", "range(1 + ")},
+    )
+    assert changed.status_code == 200, changed.text
+    assert (root / "data_loaders/load.py").read_bytes() == original  # the source is untouched
+    run = editor.post("/api/v1/runs", json={"pipeline": "etl_copy"}).json()
+    server.run_queued()
+    assert editor.get(f"/api/v1/runs/{run['run_id']}").json()["status"] == "succeeded"
+    (event,) = [e for e in _audit(server, "pipeline.created") if e["target"] == "etl_copy"]
+    assert event["detail"] == {"copy_of": "etl"}
+
+
+def test_a_copy_that_cannot_be_made_leaves_nothing_behind(server) -> None:
+    root = server.project.root
+    editor = server.client("editor")
+    unknown = editor.post("/api/v1/pipelines", json={"name": "c", "copy_of": "elt"})
+    assert unknown.status_code == 404 and "did you mean 'etl'" in unknown.json()["hint"]
+    (root / "transformers/etl_copy").mkdir()
+    (root / "transformers/etl_copy/double.py").write_text("# someone's file\n")
+
+    taken = editor.post("/api/v1/pipelines", json={"name": "etl_copy", "copy_of": "etl"})
+
+    assert taken.status_code == 409
+    assert "transformers/etl_copy/double.py" in taken.json()["message"]
+    assert not (root / "pipelines/etl_copy").exists()
+    assert not (root / "data_loaders/etl_copy").exists()
+    assert (root / "transformers/etl_copy/double.py").read_text() == "# someone's file\n"
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,71 @@ def create_pipeline(root: Path, name: str, description: str = "") -> Path:
     return path
 
 
+def copy_pipeline(root: Path, source: str, name: str, description: str | None = None) -> Path:
+    """A new pipeline ``name`` made as a copy of ``source``: its ``pipeline.yaml`` (blocks,
+    edges, variables, settings; not its triggers) and a copy of each block file, in a folder
+    named for the new pipeline beside the original (``data_loaders/<name>/load.py``), so
+    editing the copy leaves ``source`` as it was. Nothing is left behind when it fails."""
+    if not NAME_PATTERN.match(name):
+        raise UserInputError(f"{name!r} is not a valid pipeline name", hint=NAME_HINT)
+    source_path = pipeline_file(root, source)
+    path = project_path(root, f"pipelines/{name}/{PIPELINE_FILE}")
+    with EDIT_LOCK:
+        if path.exists():
+            raise AlreadyExists(f"pipeline {name!r} already exists", path=_display(root, path))
+        editor, data = _open_for_edit(source_path, _display(root, source_path))
+        data["name"] = name
+        if description is not None:
+            _set_key(data, "description", description)
+        copies = _block_copies(root, source, name, _blocks(data))
+        written: list[Path] = []
+        try:
+            for original, copy in copies:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                written.append(copy)
+                replace_atomically(copy, original.read_bytes())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written.append(path)
+            _write_checked(root, path, _dump(editor, data))
+        except BaseException:
+            _remove_made(root, written)
+            raise
+    return path
+
+
+def _block_copies(
+    root: Path, source: str, name: str, blocks: CommentedSeq
+) -> list[tuple[Path, Path]]:
+    """(original, copy) for each block file, and ``file:`` set to the copy on each block."""
+    copies = []
+    for entry in blocks:
+        if not isinstance(entry, dict):
+            continue
+        files = [f for f in sorted(_named_files(entry)) if (root / f).is_file()]
+        if not files:
+            raise UserInputError(
+                f"block {entry.get('name')!r} of pipeline {source!r} has no file to copy",
+                hint=f"fix pipeline {source!r} first (treadle validate)",
+            )
+        original = PurePosixPath(files[0])
+        copied = (original.parent / name / original.name).as_posix()
+        target = project_path(root, copied)
+        if target.exists():
+            raise AlreadyExists(f"{copied} already exists", hint="choose another pipeline name")
+        copies.append((project_path(root, original.as_posix()), target))
+        _set_block_file(entry, copied)
+    return copies
+
+
+def _remove_made(root: Path, made: list[Path]) -> None:
+    """Remove the files a failed copy wrote, and the folders it left empty."""
+    for path in reversed(made):
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty, or not ours
+            if path.parent != root:
+                path.parent.rmdir()
+
+
 def replace_pipeline_text(root: Path, name: str, text: str) -> None:
     """Make ``text`` the pipeline's ``pipeline.yaml``, if the project accepts it."""
     with EDIT_LOCK:
@@ -186,7 +251,7 @@ def rename_block(root: Path, pipeline: str, block: str, new_name: str, file: str
         entry = _named_block(blocks, block)
         entry["name"] = new_name
         if "file" not in entry:
-            entry.insert(list(entry).index("name") + 1, "file", file)
+            _set_block_file(entry, file)
         for other in blocks:
             if isinstance(other, dict) and block in _upstream_names(other):
                 listed = _upstream_list(other)
@@ -446,6 +511,14 @@ def _drop_upstream(block: CommentedMap, name: str) -> None:
         listed.remove(name)
     if not listed:
         del block["upstream"]
+
+
+def _set_block_file(entry: CommentedMap, file: str) -> None:
+    """Set a block's ``file:``, a new one right after its ``name:``."""
+    if "file" in entry:
+        entry["file"] = file
+    else:
+        entry.insert(list(entry).index("name") + 1, "file", file)
 
 
 def _set_key(data: CommentedMap, key: str, value: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections import Counter
 from collections.abc import Hashable
 from datetime import datetime
 from typing import Any, Literal
@@ -30,6 +31,7 @@ from treadle.server.inputs import Text, Variables
 from treadle.server.state import ServerState
 from treadle.store.access import Role
 from treadle.store.rows import iso
+from treadle.store.scheduling import TriggerRecord
 from treadle.store.sql import RunStore
 
 router = APIRouter(tags=["pipelines"])
@@ -55,6 +57,7 @@ class PipelineSummary(BaseModel):
     name: str
     description: str
     blocks: int = Field(description="how many blocks it has")
+    triggers: int = Field(default=0, description="how many triggers it has, enabled or not")
     last_run: LastRun | None
     next_run: str | None = Field(
         description="the next slot of its schedule triggers (ISO 8601, in the trigger's zone)"
@@ -145,6 +148,12 @@ class NewPipeline(BaseModel):
 
     name: str = Field(max_length=100)
     description: str = Field(default="", max_length=10_000)
+    copy_of: str | None = Field(
+        default=None,
+        max_length=100,
+        description="a pipeline to copy (its blocks, each with its own copy of the file,"
+        " edges, variables and settings; not its triggers); empty: a blank pipeline",
+    )
 
 
 class PipelineText(BaseModel):
@@ -177,16 +186,19 @@ class ValidationReport(BaseModel):
 
 @router.get("/pipelines", response_model=list[PipelineSummary])
 def list_pipelines(_: Viewer, state: State) -> list[PipelineSummary]:
-    """Every pipeline with its block count, last run and next scheduled run."""
+    """Every pipeline with its block and trigger counts, last run and next scheduled run."""
     project = state.project()
     names = sorted(project.pipelines)
     last = last_runs(state.runs, names)
-    upcoming = next_runs(state)
+    triggers = state.schedules.triggers()
+    upcoming = next_runs(state, triggers)
+    counts = Counter(t.pipeline for t in triggers)
     return [
         PipelineSummary(
             name=name,
             description=project.pipelines[name].description,
             blocks=len(project.pipelines[name].blocks),
+            triggers=counts[name],
             last_run=last.get(name),
             next_run=upcoming.get(name),
         )
@@ -213,15 +225,24 @@ def get_pipeline_text(name: str, _: Editor, state: State) -> PipelineText:
 def create_pipeline(
     body: NewPipeline, request: Request, principal: Editor, state: State
 ) -> PipelineSummary:
-    """A new pipeline with no blocks: ``pipelines/<name>/pipeline.yaml``. 409 if it exists."""
+    """A new pipeline, ``pipelines/<name>/pipeline.yaml``: with no blocks, or a copy of
+    ``copy_of`` with copies of its block files. 409 if it (or a file to copy to) exists."""
     try:
-        editing.create_pipeline(state.root, body.name, body.description)
+        if body.copy_of:
+            editing.copy_pipeline(state.root, body.copy_of, body.name, body.description or None)
+        else:
+            editing.create_pipeline(state.root, body.name, body.description)
     except editing.AlreadyExists as exc:
         raise HTTPException(409, detail=exc.message) from None
-    reload_project(state)
-    audit(request, principal, "pipeline.created", body.name)
+    spec = reload_project(state).pipeline(body.name)
+    copied = {"copy_of": body.copy_of} if body.copy_of else {}
+    audit(request, principal, "pipeline.created", body.name, **copied)
     return PipelineSummary(
-        name=body.name, description=body.description, blocks=0, last_run=None, next_run=None
+        name=body.name,
+        description=spec.description,
+        blocks=len(spec.block_names),
+        last_run=None,
+        next_run=None,
     )
 
 
@@ -360,14 +381,15 @@ def last_runs(runs: RunStore, pipelines: list[str]) -> dict[str, LastRun]:
     }
 
 
-def next_runs(state: ServerState) -> dict[str, str]:
-    """Each pipeline's soonest next slot over its enabled schedule triggers.
+def next_runs(state: ServerState, triggers: list[TriggerRecord]) -> dict[str, str]:
+    """Each pipeline's soonest next slot over its enabled schedule triggers (``triggers``:
+    the store's, just read).
 
     Kept until that slot passes or a trigger changes (a cron costs ~0.25 ms to expand, per
-    trigger and request): checking costs one query."""
+    trigger and request)."""
     scheduler = state.scheduler
     now = scheduler.clock.now()
-    key = tuple((t.id, t.fingerprint, t.enabled) for t in state.schedules.triggers())
+    key = tuple((t.id, t.fingerprint, t.enabled) for t in triggers)
     cached = _next_slots.get(scheduler)
     if cached is not None and cached[0] == key and (cached[1] is None or now < cached[1]):
         return cached[2]

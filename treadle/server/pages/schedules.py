@@ -14,13 +14,18 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/triggers", response_class=HTMLResponse)
-def trigger_list(request: Request, user: User, state: PageState) -> HTMLResponse:
+def trigger_list(
+    request: Request, user: User, state: PageState, pipeline: str = ""
+) -> HTMLResponse:
+    """Every trigger, or one pipeline's (``?pipeline=``)."""
+    triggers = triggers_api.list_all_triggers(user, state)
     return page(
         request,
         "triggers.html",
         user,
         section="triggers",
-        triggers=triggers_api.list_all_triggers(user, state),
+        triggers=[t for t in triggers if t.pipeline == pipeline] if pipeline else triggers,
+        shown_pipeline=pipeline,
         pipeline_names=sorted(state.scheduler.project.pipelines),
     )
 

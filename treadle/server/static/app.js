@@ -74,8 +74,9 @@ on("sign-out", "click", async () => {
 on("new-pipeline", "submit", async (event) => {
   event.preventDefault();
   const name = event.target.name.value.trim();
+  const copyOf = event.target.copy_of.value;
   try {
-    await api("POST", "/pipelines", { name });
+    await api("POST", "/pipelines", copyOf ? { name, copy_of: copyOf } : { name });
     window.location.href = "/pipelines/" + encodeURIComponent(name);
   } catch (error) {
     flash(error.message, "error");
