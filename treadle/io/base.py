@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from treadle.errors import UserInputError, did_you_mean
 from treadle.project.active import active_context
 from treadle.project.io_config import load_io_config
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 IfExists = Literal["replace", "append", "fail"]
 IF_EXISTS: tuple[str, ...] = ("replace", "append", "fail")
@@ -125,3 +128,44 @@ def check_if_exists(if_exists: str, allowed: tuple[str, ...] = IF_EXISTS) -> Non
             f"if_exists must be one of {', '.join(allowed)}, not {if_exists!r}",
             hint=did_you_mean(str(if_exists), allowed),
         )
+
+
+# -- upsert keys (checked before anything is written) ---------------------------------------
+
+
+def check_unique_key(
+    unique_key: str | Sequence[str] | None, if_exists: str, columns: Sequence[str]
+) -> list[str]:
+    """The ``unique_key`` columns as a list, each once (empty unless upserting); each must
+    be one of ``columns``."""
+    if if_exists != "upsert":
+        if unique_key:
+            raise UserInputError(
+                f"unique_key is used only with if_exists='upsert', not {if_exists!r}",
+                hint="pass if_exists='upsert', or leave unique_key out",
+            )
+        return []
+    keys = [unique_key] if isinstance(unique_key, str) else list(unique_key or ())
+    if not keys:
+        raise UserInputError(
+            "if_exists='upsert' needs unique_key: the column(s) that identify a row",
+            hint="e.g. unique_key=['VendorID', 'lpep_pickup_datetime']",
+        )
+    for key in keys:
+        if key not in columns:
+            raise UserInputError(
+                f"unique_key column {key!r} is not in the data",
+                hint=did_you_mean(str(key), list(columns)),
+            )
+    return list(dict.fromkeys(keys))
+
+
+def check_no_null_keys(data: pa.Table | pa.RecordBatch, keys: Sequence[str]) -> None:
+    """Refuse key columns with missing values: such a row cannot be matched."""
+    for key in keys:
+        nulls = data.column(key).null_count
+        if nulls:
+            raise UserInputError(
+                f"unique_key column {key!r} has {nulls} missing value(s)",
+                hint="a row without a key cannot be matched: fill or drop those rows first",
+            )

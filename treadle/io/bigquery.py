@@ -79,7 +79,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from treadle.errors import MissingExtra, UserInputError, did_you_mean
-from treadle.io.base import IF_EXISTS_WITH_UPSERT, Connector, check_if_exists, read_profile
+from treadle.io.base import (
+    IF_EXISTS_WITH_UPSERT,
+    Connector,
+    check_if_exists,
+    check_no_null_keys,
+    check_unique_key,
+    read_profile,
+)
 from treadle.io.google_credentials import (
     KEY_FILE,
     KEY_INLINE,
@@ -281,7 +288,9 @@ class BigQuery(Connector):
         """
         check_if_exists(if_exists, IF_EXISTS)
         data = to_arrow(obj)  # before any request: a bad object changes nothing
-        keys = check_unique_key(unique_key, if_exists, data)
+        keys = check_unique_key(unique_key, if_exists, data.schema.names)
+        if keys:
+            check_upsert_columns(data, keys)
         name = self.table_name(table)
         parquet = parquet_bytes(data)
         started = time.perf_counter()
@@ -549,40 +558,13 @@ def merge_statement(
 # -- checking arguments (before any request) ---------------------------------------------
 
 
-def check_unique_key(
-    unique_key: str | Sequence[str] | None, if_exists: str, data: pa.Table
-) -> list[str]:
-    """The ``unique_key`` columns as a list (empty unless upserting); each must be in the
-    data, with no missing and no repeated key: a MERGE matches a key at most once."""
-    if if_exists != "upsert":
-        if unique_key:
-            raise UserInputError(
-                f"unique_key is used only with if_exists='upsert', not {if_exists!r}",
-                hint="pass if_exists='upsert', or leave unique_key out",
-            )
-        return []
-    keys = list(dict.fromkeys([unique_key] if isinstance(unique_key, str) else unique_key or ()))
-    if not keys:
-        raise UserInputError(
-            "if_exists='upsert' needs unique_key: the column(s) that identify a row",
-            hint="e.g. unique_key=['VendorID', 'lpep_pickup_datetime']",
-        )
-    for key in keys:
-        if key not in data.schema.names:
-            raise UserInputError(
-                f"unique_key column {key!r} is not in the data",
-                hint=did_you_mean(str(key), data.schema.names),
-            )
-        nulls = data.column(key).null_count
-        if nulls:
-            raise UserInputError(
-                f"unique_key column {key!r} has {nulls} missing value(s)",
-                hint="a row without a key cannot be matched: fill or drop those rows first",
-            )
+def check_upsert_columns(data: pa.Table, keys: list[str]) -> None:
+    """Upserting: no missing and no repeated key (a MERGE matches a key at most once), and
+    every column a name BigQuery takes."""
+    check_no_null_keys(data, keys)
     for column in data.schema.names:
         quote_column(column)
     _check_no_repeated_keys(data, keys)
-    return keys
 
 
 def _check_no_repeated_keys(data: pa.Table, keys: list[str]) -> None:

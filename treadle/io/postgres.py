@@ -101,8 +101,15 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 import pyarrow as pa
 
-from treadle.errors import MissingExtra, UserInputError, did_you_mean
-from treadle.io.base import IF_EXISTS_WITH_UPSERT, Connector, check_if_exists, read_profile
+from treadle.errors import MissingExtra, UserInputError
+from treadle.io.base import (
+    IF_EXISTS_WITH_UPSERT,
+    Connector,
+    check_if_exists,
+    check_no_null_keys,
+    check_unique_key,
+    read_profile,
+)
 from treadle.io.tables import to_arrow, to_pandas
 
 try:
@@ -633,42 +640,6 @@ def staging_name(table: str) -> str:
 
 
 # -- checking arguments (before the database is touched) -------------------------------
-
-
-def check_unique_key(
-    unique_key: str | Sequence[str] | None, if_exists: str, columns: Sequence[str]
-) -> list[str]:
-    """The ``unique_key`` columns as a list (empty unless upserting)."""
-    if if_exists != "upsert":
-        if unique_key:
-            raise UserInputError(
-                f"unique_key is used only with if_exists='upsert', not {if_exists!r}",
-                hint="pass if_exists='upsert', or leave unique_key out",
-            )
-        return []
-    keys = [unique_key] if isinstance(unique_key, str) else list(unique_key or ())
-    if not keys:
-        raise UserInputError(
-            "if_exists='upsert' needs unique_key: the column(s) that identify a row",
-            hint="e.g. unique_key=['VendorID', 'lpep_pickup_datetime']",
-        )
-    for key in keys:
-        if key not in columns:
-            raise UserInputError(
-                f"unique_key column {key!r} is not in the data",
-                hint=did_you_mean(str(key), list(columns)),
-            )
-    return list(dict.fromkeys(keys))
-
-
-def check_no_null_keys(data: pa.Table | pa.RecordBatch, keys: Sequence[str]) -> None:
-    for key in keys:
-        nulls = data.column(key).null_count
-        if nulls:
-            raise UserInputError(
-                f"unique_key column {key!r} has {nulls} missing value(s)",
-                hint="a row without a key cannot be matched: fill or drop those rows first",
-            )
 
 
 # -- the data to export ----------------------------------------------------------------
