@@ -222,8 +222,10 @@ def test_responses_carry_security_headers(server) -> None:
 def test_metrics_count_requests_and_runs(server) -> None:
     viewer = server.client("viewer")
     viewer.get("/api/v1/session")
+    viewer.get("/api/v1/runs/nope")
     text = viewer.get("/metrics").text
-    assert 'treadle_http_requests_total{method="GET",route="/session",status="200"}' in text
+    assert 'treadle_http_requests_total{method="GET",route="/api/v1/session",status="200"}' in text
+    assert 'route="/api/v1/runs/{run_id}",status="404"}' in text  # the template, not the id
     assert "treadle_runs" in text
 
 

@@ -40,7 +40,7 @@ def create_app(state: ServerState) -> FastAPI:
     for router in PAGES:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    metrics.install(app)
+    metrics.install(app, API_PREFIX)
     app.add_middleware(BodyLimit, max_bytes=state.scheduler.project.settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
 

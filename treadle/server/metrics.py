@@ -1,7 +1,7 @@
 """Prometheus metrics at ``/metrics`` (prometheus-client's text format).
 
 Requests are counted and timed by route (the path template, so ids do not explode the
-series; API routes are labelled without their ``/api/v1`` prefix) and status; runs are counted by pipeline and status when scraped. Reading them
+series) and status; runs are counted by pipeline and status when scraped. Reading them
 needs the viewer role, like the rest of the API (Prometheus sends a bearer token).
 """
 
@@ -42,7 +42,7 @@ class RunCollector:
         yield family
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, api_prefix: str) -> None:
     disable_created_metrics()  # no *_created series: noise for every counter
     registry = CollectorRegistry()
     requests = Counter(
@@ -53,7 +53,7 @@ def install(app: FastAPI) -> None:
     )
     registry.register(RunCollector(app.state.treadle))
 
-    app.add_middleware(MeasureRequests, requests=requests, seconds=seconds)
+    app.add_middleware(MeasureRequests, requests=requests, seconds=seconds, api_prefix=api_prefix)
 
     @app.get("/metrics", tags=["metrics"], response_class=Response)
     def metrics(_: Viewer) -> Response:
@@ -65,10 +65,11 @@ class MeasureRequests:
     """Pure ASGI (``BaseHTTPMiddleware`` would wrap errors raised while the body is read
     in an ``ExceptionGroup``, and costs more per request)."""
 
-    def __init__(self, app: Any, requests: Counter, seconds: Histogram) -> None:
+    def __init__(self, app: Any, requests: Counter, seconds: Histogram, api_prefix: str) -> None:
         self.app = app
         self.requests = requests
         self.seconds = seconds
+        self.api_prefix = api_prefix
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -86,6 +87,17 @@ class MeasureRequests:
         try:
             await self.app(scope, receive, noting_status)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = self._route_label(scope)
             self.requests.labels(scope["method"], route, str(status)).inc()
             self.seconds.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+    def _route_label(self, scope: dict[str, Any]) -> str:
+        """The matched route's path template with the API prefix: FastAPI (0.16x) matches an
+        included router's routes by their own path, without the prefix it was included with."""
+        route = getattr(scope.get("route"), "path", None)
+        if route is None:
+            return "unmatched"
+        prefix = self.api_prefix
+        if scope["path"].startswith(prefix + "/") and not route.startswith(prefix + "/"):
+            return prefix + route
+        return route
