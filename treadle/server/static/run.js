@@ -30,6 +30,7 @@
     }
     let pre = details.querySelector("pre.log");
     if (!pre) {
+      details.querySelectorAll("p.nothing").forEach((p) => p.remove());
       pre = document.createElement("pre");
       pre.className = "log";
       pre.tabIndex = 0;  // scrollable: reachable by keyboard
