@@ -65,6 +65,21 @@ def test_templates_run_end_to_end(demo) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_csv_loader_reads_a_project_path_from_any_working_folder(demo, tmp_path) -> None:
+    file = add_block(demo, "example_pipeline", "from_sample", "loader_csv_url", [])
+    text = file.read_text()
+    file.write_text(text.replace(
+        'SOURCE = "https://', 'SOURCE = "data/green_tripdata_{month}.csv.gz"  # "https://'
+    ))  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [*TREADLE, "run", str(demo), "example_pipeline", "--block", "from_sample"],
+        capture_output=True, text=True, timeout=300, cwd=elsewhere,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_a_bad_block_changes_nothing(demo) -> None:
     pipeline_file = demo / "pipelines/example_pipeline/pipeline.yaml"
     before = pipeline_file.read_text()

@@ -1,14 +1,17 @@
-"""Load a CSV file from a URL (or a path in the project) with explicit types and dates.
+"""Load a CSV file from a URL or from a path in the project, with explicit types and dates.
 
-Explicit dtypes make the load fast and the types right (a column of ids with gaps stays
-an integer, Int64, instead of becoming a float); parse_dates turns text into datetimes.
+SOURCE is a URL (``https://…``) or a path relative to the project folder (the sample that
+``treadle init`` writes: ``data/green_tripdata_{month}.csv.gz``). Explicit dtypes make the
+load fast and the types right (a column of ids with gaps stays an integer, Int64, instead
+of becoming a float); parse_dates turns text into datetimes.
 """
 
 import pandas as pd
 
 from treadle import data_loader, test
+from treadle.io import Files
 
-URL = "https://github.com/DataTalksClub/nyc-tlc-data/releases/download/green/green_tripdata_{month}.csv.gz"
+SOURCE = "https://github.com/DataTalksClub/nyc-tlc-data/releases/download/green/green_tripdata_{month}.csv.gz"
 DTYPES = {
     "VendorID": "Int64",
     "passenger_count": "Int64",
@@ -20,9 +23,12 @@ DATES = ["lpep_pickup_datetime", "lpep_dropoff_datetime"]
 
 @data_loader
 def loader_csv_url(*, month="2020-10", logger):
-    url = URL.format(month=month)
-    df = pd.read_csv(url, dtype=DTYPES, parse_dates=DATES)
-    logger.info("loaded %d rows from %s", len(df), url)
+    source = SOURCE.format(month=month)
+    if "://" in source:
+        df = pd.read_csv(source, dtype=DTYPES, parse_dates=DATES)
+    else:  # a path in the project, wherever Treadle was started from
+        df = Files().load(source, dtype=DTYPES, parse_dates=DATES)
+    logger.info("loaded %d rows from %s", len(df), source)
     return df
 
 
