@@ -35,7 +35,7 @@ def set_code(page, block: str, code: str) -> None:
     )
     page.locator(f"#block-{block} .CodeMirror textarea").focus()
     page.keyboard.press("Control+s")
-    page.locator(f"#block-{block} .state").filter(has_text="saved").wait_for()
+    page.locator(f"#block-{block} .state").filter(has_text=re.compile("^saved$")).wait_for()
 
 
 def drag_to_connect(page, upstream: str, downstream: str) -> None:
@@ -294,7 +294,35 @@ def test_a_block_saved_with_a_syntax_error_says_where_and_keeps_the_file(browser
     error = page.locator(f"#block-{block} .output pre.error")
     error.wait_for()
     assert "clean_green_taxi.py" in error.inner_text() and ":4" in error.inner_text()
+    assert error.inner_text().count("clean_green_taxi.py") == 1  # said once
+    assert page.locator(f"#block-{block} .state").inner_text() == "not saved"
+    assert page.locator(f"#block-{block} .cm-problem-line").count() == 1  # its line marked
     assert file.read_text() == before
+
+    page.evaluate(
+        "([block, text]) => document.querySelector(`#block-${block} .CodeMirror`)"
+        ".CodeMirror.setValue(text)",
+        [block, before],
+    )
+    page.locator(f"#block-{block} button.save").click()
+    page.locator(f"#block-{block} .state").filter(has_text=re.compile("^saved$")).wait_for()
+    assert page.locator(f"#block-{block} .output pre.error").count() == 0  # the old error goes
+    assert page.locator(f"#block-{block} .cm-problem-line").count() == 0
+    page.context.close()
+
+
+def test_a_refused_connection_is_explained_next_to_the_form(browser, served) -> None:
+    page = sign_in(browser, served, "editor")
+    page.goto(served.url + "/pipelines/example_pipeline")
+    before = (served.root / "pipelines/example_pipeline/pipeline.yaml").read_text()
+    page.get_by_label("From", exact=True).select_option("export_green_taxi_duckdb")
+    page.get_by_label("to", exact=True).select_option("load_green_taxi")
+    page.get_by_role("button", name="Connect", exact=True).click()
+    notice = page.locator("#connect + .notice.error")
+    notice.wait_for()
+    assert "Refused" in notice.inner_text() and "cycle" in notice.inner_text()
+    assert notice.is_visible()  # where the user is looking, not at the top of the page
+    assert (served.root / "pipelines/example_pipeline/pipeline.yaml").read_text() == before
     page.context.close()
 
 

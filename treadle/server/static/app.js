@@ -13,13 +13,25 @@ async function api(method, path, body) {
   const text = await answer.text();
   const data = text ? JSON.parse(text) : null;
   if (!answer.ok) {
-    const problems = (data && data.problems) || [];
-    const lines = problems.map((p) => `${p.file}${p.line ? ":" + p.line : ""} ${p.message}`);
-    const error = new Error([data && data.message, ...lines].filter(Boolean).join("\n"));
+    const error = new Error(errorText(data, answer.status));
     error.data = data;
     throw error;
   }
   return data;
+}
+
+// What went wrong, for a person: the message and its hint; for a refused project change,
+// each problem with its hint and the file and line it is in.
+function errorText(data, status) {
+  if (!data) return `the server answered ${status}`;
+  const problems = data.problems || [];
+  if (!problems.length) return data.message + (data.hint ? "\n→ " + data.hint : "");
+  const lines = problems.map((p) => {
+    const where = p.file ? ` (${p.file}${p.line ? ":" + p.line : ""})` : "";
+    return `• ${p.message}${p.hint ? " → " + p.hint : ""}${where}`;
+  });
+  const count = problems.length === 1 ? "a problem" : `${problems.length} problems`;
+  return [`Refused, because of ${count}:`, ...lines].join("\n");
 }
 
 // Follows a run's Server-Sent Events (GET /api/v1/runs/{id}/logs/stream): `onLog` for each
@@ -43,11 +55,30 @@ function followRun(runId, handlers) {
   return source;
 }
 
-function flash(message, kind = "ok") {
-  const box = document.getElementById("flash");
-  if (!box) return;
-  box.textContent = message;
-  box.className = kind;
+// Tells the outcome of an action: next to `near` (the form or controls it came from) when
+// given, so it is seen where the user is looking; else in the banner at the top.
+function flash(message, kind = "ok", near = null) {
+  const top = document.getElementById("flash");
+  if (near) {
+    if (top) top.textContent = "";
+    const box = noticeAfter(near);
+    box.textContent = message;
+    box.className = `notice ${kind}`;
+    box.scrollIntoView({ block: "nearest" });
+    return;
+  }
+  if (!top) return;
+  top.textContent = message;
+  top.className = kind;
+}
+
+function noticeAfter(element) {
+  const next = element.nextElementSibling;
+  if (next && next.classList.contains("notice")) return next;
+  const box = document.createElement("p");
+  box.setAttribute("role", "alert");
+  element.after(box);
+  return box;
 }
 
 function on(id, event, handler) {
@@ -79,7 +110,7 @@ on("new-pipeline", "submit", async (event) => {
     await api("POST", "/pipelines", copyOf ? { name, copy_of: copyOf } : { name });
     window.location.href = "/pipelines/" + encodeURIComponent(name);
   } catch (error) {
-    flash(error.message, "error");
+    flash(error.message, "error", event.target);
   }
 });
 

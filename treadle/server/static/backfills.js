@@ -21,7 +21,7 @@ if (backfillForm) {
         `${preview.total} runs of ${preview.pipeline}, from ${preview.first} to ${preview.last}.`;
       document.getElementById("b-confirm").hidden = false;
     } catch (error) {
-      flash(error.message, "error");
+      flash(error.message, "error", backfillForm);
     }
   });
   document.getElementById("b-create").addEventListener("click", async () => {
@@ -29,7 +29,7 @@ if (backfillForm) {
       await api("POST", "/backfills", backfillBody(backfillForm));
       window.location.reload();
     } catch (error) {
-      flash(error.message, "error");
+      flash(error.message, "error", backfillForm);
     }
   });
 }

@@ -26,13 +26,27 @@ async function save(block) {
   try {
     await api("PUT", path, { text: editor.getValue() });
     markDirty(block, false);
+    markProblemLines(block, []);
+    const shown = block.querySelector(".output pre.error");
+    if (shown && shown.dataset.fromSave) block.querySelector(".output").innerHTML = "";
+    block.querySelectorAll(".block-problem").forEach((p) => p.remove());
     block.querySelector(".state").textContent = "saved";
     return true;
   } catch (error) {
-    block.querySelector(".state").textContent = "";
-    showError(block, error.message);
+    block.querySelector(".state").textContent = "not saved";
+    const problems = (error.data && error.data.problems) || [];
+    markProblemLines(block, problems.filter((p) => p.file === block.dataset.file).map((p) => p.line));
+    showError(block, error.message).dataset.fromSave = "1";
     return false;
   }
+}
+
+// Highlights these lines (1-based) of the block's code, and only these.
+function markProblemLines(block, lines) {
+  const editor = editors.get(block.dataset.block);
+  if (!editor) return;
+  editor.eachLine((handle) => editor.removeLineClass(handle, "background", "cm-problem-line"));
+  lines.filter(Boolean).forEach((line) => editor.addLineClass(line - 1, "background", "cm-problem-line"));
 }
 
 function showError(block, message) {
@@ -42,6 +56,7 @@ function showError(block, message) {
   pre.className = "error";
   pre.textContent = message;
   out.appendChild(pre);
+  return pre;
 }
 
 function table(output) {
@@ -219,9 +234,7 @@ function mount(block) {
   editor.getInputField().setAttribute(
     "aria-label", `Code of block ${block.dataset.block} (Tab indents; Esc, then Tab, moves on)`,
   );
-  JSON.parse(block.dataset.problemLines || "[]").forEach((line) => {
-    editor.addLineClass(line - 1, "background", "cm-problem-line");
-  });
+  markProblemLines(block, JSON.parse(block.dataset.problemLines || "[]"));
   editor.on("change", () => markDirty(block, true));
   return editor;
 }
@@ -254,7 +267,7 @@ document.querySelectorAll("button.rename").forEach((button) => {
       window.location.hash = "block-" + name.trim();
       window.location.reload();
     } catch (error) {
-      flash(error.message, "error");
+      flash(error.message, "error", button.parentElement);
     }
   });
 });
@@ -271,7 +284,7 @@ document.querySelectorAll("button.remove").forEach((button) => {
       await api("DELETE", `/pipelines/${block.dataset.pipeline}/blocks/${block.dataset.block}`);
       window.location.reload();
     } catch (error) {
-      flash(error.message, "error");
+      flash(error.message, "error", button.parentElement);
     }
   });
 });
@@ -279,11 +292,13 @@ document.querySelectorAll("button.remove").forEach((button) => {
 document.querySelectorAll("button.disconnect").forEach((button) => {
   button.addEventListener("click", async () => {
     const pipeline = button.closest("article").dataset.pipeline;
+    const { from, to } = button.dataset;
+    if (!confirm(`Disconnect ${from} → ${to}?`)) return;
     try {
-      await api("DELETE", `/pipelines/${pipeline}/edges`, { from: button.dataset.from, to: button.dataset.to });
+      await api("DELETE", `/pipelines/${pipeline}/edges`, { from, to });
       window.location.reload();
     } catch (error) {
-      flash(error.message, "error");
+      flash(error.message, "error", button.closest("header"));
     }
   });
 });
@@ -299,7 +314,7 @@ on("add-block", "submit", async (event) => {
     window.location.hash = "block-" + form.name.value.trim();
     window.location.reload();
   } catch (error) {
-    flash(error.message, "error");
+    flash(error.message, "error", form);
   }
 });
 
@@ -310,10 +325,12 @@ on("connect", "submit", async (event) => {
     await api("POST", `/pipelines/${form.dataset.pipeline}/edges`, { from: form.from.value, to: form.to.value });
     window.location.reload();
   } catch (error) {
-    flash(error.message, "error");
+    flash(error.message, "error", form);
   }
 });
 
+// Runs the pipeline as saved: blocks with unsaved changes are saved first (as "Run block"
+// does), and nothing runs when one of them cannot be saved.
 on("run-pipeline", "submit", async (event) => {
   event.preventDefault();
   const form = event.target;
@@ -321,14 +338,20 @@ on("run-pipeline", "submit", async (event) => {
   try {
     variables = form.variables.value.trim() ? JSON.parse(form.variables.value) : {};
   } catch (error) {
-    flash("the variables are not JSON: " + error.message, "error");
+    flash("the variables are not JSON: " + error.message, "error", form);
     return;
+  }
+  for (const block of document.querySelectorAll('article.block[data-dirty="1"]')) {
+    if (!(await save(block))) {
+      flash(`Not run: ${block.dataset.block} could not be saved (see the block).`, "error", form);
+      return;
+    }
   }
   try {
     const run = await api("POST", "/runs", { pipeline: form.dataset.pipeline, variables });
     window.location.href = "/runs/" + run.run_id;
   } catch (error) {
-    flash(error.message, "error");
+    flash(error.message, "error", form);
   }
 });
 
@@ -344,7 +367,7 @@ on("run-pipeline", "submit", async (event) => {
       await api(method, `/pipelines/${pipeline}/edges`, { from, to });
       window.location.reload();
     } catch (error) {
-      flash(error.message, "error");
+      flash(error.message, "error", svg.parentElement);
     }
   };
   const point = (event) => {

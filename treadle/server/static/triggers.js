@@ -86,7 +86,7 @@ if (triggerForm) {
       else await api("POST", base, triggerBody(triggerForm));
       window.location.reload();
     } catch (error) {
-      flash(error.message, "error");
+      flash(error.message, "error", triggerForm);
     }
   });
 }
