@@ -108,3 +108,25 @@ def test_the_triggers_page_shows_one_pipelines_triggers_when_asked(server) -> No
     only = browser.get("/triggers", params={"pipeline": "etl"}).text
     assert "etl_daily" in only and "quiet_daily" not in only
     assert "The triggers of" in only
+
+
+def test_a_file_that_is_not_text_is_explained_on_the_files_page(server) -> None:
+    (server.project.root / "data").mkdir(exist_ok=True)
+    (server.project.root / "data/trips.csv.gz").write_bytes(b"\x1f\x8b\x08\x00binary")
+    answer = server.browser("viewer").get(
+        "/files", params={"path": "data", "file": "data/trips.csv.gz"}
+    )
+    assert answer.status_code == 200
+    assert "cannot be shown here" in answer.text and "not UTF-8 text" in answer.text
+    assert 'Files().load("data/trips.csv.gz")' in answer.text.replace("&#34;", '"')
+    refused = server.browser("viewer").get("/files", params={"file": ".env"})
+    assert refused.status_code == 403  # a refused path is still refused
+
+
+def test_long_names_are_cut_in_the_middle_so_their_ends_stay_apart() -> None:
+    from treadle.server.pages.rendering import middle_cut
+
+    assert middle_cut("short", 10) == "short"
+    duckdb, parquet = (middle_cut(f"export_green_taxi_to_the_{e}", 16) for e in ("duckdb", "lake"))
+    assert len(duckdb) == 16 and duckdb.startswith("export_g") and duckdb.endswith("_duckdb")
+    assert parquet.endswith("he_lake") and duckdb != parquet

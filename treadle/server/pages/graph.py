@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 170, 36, 60, 16, 12
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 200, 36, 60, 16, 12
 
 
 @dataclass(frozen=True)

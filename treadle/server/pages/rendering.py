@@ -17,6 +17,18 @@ from treadle.store.access import Role
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 
 
+def middle_cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut in the middle: names that share a
+    start (``export_green_taxi_duckdb``, ``…_parquet``) stay told apart by their ends."""
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    return text[: (keep + 1) // 2] + "…" + text[len(text) - keep // 2 :]
+
+
+templates.env.filters["middle_cut"] = middle_cut
+
+
 def signed_in(request: Request) -> Principal:
     """The signed-in user of a page; a visitor without a session goes to the login page."""
     state = server_state(request)

@@ -19,7 +19,7 @@ from treadle.server.pages.rendering import PageState, User, page
 router = APIRouter(include_in_schema=False)
 TRIGGERS = ("api", "schedule", "event", "backfill", "cli")
 ACTIVE = ("queued", "running")
-LABEL_W, CHART_W, ROW_H = 140, 520, 24
+LABEL_W, CHART_W, ROW_H = 190, 520, 24
 
 
 @router.get("/runs", response_class=HTMLResponse)

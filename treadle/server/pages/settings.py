@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from treadle.errors import PathRefused, UserInputError
 from treadle.server.api import audit as audit_api
 from treadle.server.api import connections as connections_api
 from treadle.server.api import files as files_api
@@ -39,7 +40,14 @@ def file_browser(
     request: Request, user: User, state: PageState, path: str = "", file: str = ""
 ) -> HTMLResponse:
     folder = files_api.list_folder(user, state, path)
-    content = files_api.read_file(user, state, file) if file else None
+    content, unreadable = None, ""
+    if file:
+        try:
+            content = files_api.read_file(user, state, file)
+        except PathRefused:
+            raise
+        except UserInputError as exc:  # binary, too large, missing: said on the page
+            unreadable = exc.message
     parent = str(PurePosixPath(folder.path).parent) if folder.path else ""
     return page(
         request,
@@ -49,6 +57,8 @@ def file_browser(
         folder=folder,
         parent="" if parent == "." else parent,
         file=content,
+        unreadable=unreadable,
+        chosen=file,
         mode=MODES.get(PurePosixPath(file).suffix, "") if file else "",
     )
 
