@@ -241,16 +241,26 @@ def test_a_backfill_of_three_days_makes_three_runs(browser, served) -> None:
     page.get_by_label("Pipeline").select_option("example_pipeline")
     page.get_by_label("From").fill("2024-01-01")
     page.get_by_label("To").fill("2024-01-03")
+    page.get_by_label("Variables (JSON)").fill('{"month": "2020-10"}')
     page.get_by_role("button", name="Preview").click()
-    page.locator("#b-summary").filter(has_text="3 runs").wait_for()
+    summary = page.locator("#b-summary").filter(has_text="3 runs")
+    summary.wait_for()
+    assert "from 2024-01-01 to 2024-01-03: 2024-01-01, 2024-01-02, 2024-01-03." in (
+        summary.inner_text()
+    )
     page.get_by_role("button", name="Create the backfill").click()
     row = page.locator("#backfills tbody tr").first
     row.wait_for()
     assert "example_pipeline" in row.inner_text() and "\t3 (" in row.inner_text()
     screenshot(page, "backfills")
+    page.evaluate("window.notReloaded = true")
+    row.locator(".status.succeeded").wait_for(timeout=60_000)  # the list follows, unreloaded
+    assert page.evaluate("window.notReloaded") is True
     page.goto(served.url + "/runs?trigger=backfill")
     page.locator("#runs tbody tr").nth(2).wait_for(timeout=30_000)
     assert page.locator("#runs tbody tr").count() == 3
+    page.locator("#runs tbody tr a").first.click()
+    page.locator("#run-live").filter(has_text='"month": "2020-10"').wait_for()  # its variables
     page.context.close()
 
 

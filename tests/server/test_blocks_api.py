@@ -285,7 +285,7 @@ def test_running_a_loader_returns_a_preview(server) -> None:
     assert output["rows"][:3] == [{"x": 0}, {"x": 1}, {"x": 2}]
     assert 10 <= len(output["rows"]) <= 20
     run = server.scheduler.runs.get_run(body["run_id"])
-    assert run.run.trigger == "api" and run.run.triggered_by == "editor"
+    assert run.run.trigger == "block" and run.run.triggered_by == "editor"
     (event,) = _audit(server, "block.run")
     assert event["target"] == "etl.load" and event["detail"]["status"] == "succeeded"
 

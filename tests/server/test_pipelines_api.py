@@ -238,6 +238,16 @@ def test_creating_an_existing_pipeline_is_a_conflict(server) -> None:
     assert (server.project.root / ETL_YAML).read_bytes() == before
 
 
+def test_a_block_run_from_the_editor_is_not_the_pipelines_last_run(server) -> None:
+    pipeline_run = _run(server)
+    block_run = server.client("editor").post("/api/v1/pipelines/etl/blocks/load/run").json()
+    assert block_run["status"] == "succeeded"
+    (etl,) = server.client("viewer").get("/api/v1/pipelines").json()
+    assert etl["last_run"]["run_id"] == pipeline_run
+    runs = server.client("viewer").get("/api/v1/runs", params={"trigger": "block"}).json()
+    assert [r["run_id"] for r in runs["runs"]] == [block_run["run_id"]]  # still in the history
+
+
 def test_a_pipeline_copied_from_another_gets_its_own_block_files(server) -> None:
     root = server.project.root
     editor = server.client("editor")

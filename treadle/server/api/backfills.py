@@ -38,6 +38,10 @@ from treadle.store.scheduling import BackfillRecord
 router = APIRouter(prefix="/backfills", tags=["backfills"])
 
 
+#: Execution dates a preview lists.
+PREVIEW_DATES = 10
+
+
 class BackfillIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +65,9 @@ class BackfillPreview(BaseModel):
     total: int = Field(description="how many runs it makes")
     first: str | None = Field(description="the first run's execution date")
     last: str | None = Field(description="the last run's execution date")
+    first_dates: list[str] = Field(
+        description=f"the execution dates of the first {PREVIEW_DATES} runs, in order"
+    )
     variables: dict[str, Any]
 
 
@@ -103,6 +110,7 @@ def preview_backfill(body: BackfillIn, _: Viewer, state: State) -> BackfillPrevi
         total=plan.total,
         first=iso(plan.slots[0].timestamp()) if plan.slots else None,
         last=iso(plan.slots[-1].timestamp()) if plan.slots else None,
+        first_dates=[iso(slot.timestamp()) for slot in plan.slots[:PREVIEW_DATES]],
         variables=masked_variables(plan.variables, secret_values(state.root)),
     )
 

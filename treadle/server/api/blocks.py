@@ -5,7 +5,8 @@ write the file, remove, run one), ``…/edges`` (connect, disconnect) and
 Writes go through ``treadle/project/editing.py`` (atomic, checked, undone when invalid:
 422 with each problem's file and line) and are in the audit trail.
 
-Running one block (``…/blocks/{block}/run``) is ``treadle run --block``: a new run, kept in
+Running one block (``…/blocks/{block}/run``) is ``treadle run --block``: a new run (its
+trigger is ``block``, so it is not taken for the pipeline's last run), kept in
 the history, of that block alone, its inputs the stored outputs of its upstream blocks
 from the latest run that has them (with the same variables). It runs on a worker thread;
 when it takes longer than ``timeout``, the answer says ``timed_out`` and the run is asked
@@ -288,7 +289,7 @@ def run_block(
         block=block,
         variables=body.variables,
         sinks=[events, started],
-        trigger="api",
+        trigger="block",
         triggered_by=principal.name,
     )
     future.add_done_callback(lambda _: started.settled.set())

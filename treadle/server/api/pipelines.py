@@ -352,14 +352,15 @@ def block_out(block: BlockSpec) -> BlockOut:
 
 
 def last_runs(runs: RunStore, pipelines: list[str]) -> dict[str, LastRun]:
-    """The newest run of each pipeline, in one query: one lookup per pipeline on the index
-    (project, pipeline, created_at), however many runs the history holds."""
+    """The newest run of each pipeline (not counting one block run from the editor), in one
+    query: one lookup per pipeline on the index (project, pipeline, created_at), however
+    many runs the history holds."""
     if not pipelines:
         return {}
     names = {f"p{i}": name for i, name in enumerate(pipelines)}
     newest = ", ".join(
         f"(SELECT id FROM pipeline_runs WHERE project = :project AND pipeline = :{key} "
-        "ORDER BY created_at DESC, id DESC LIMIT 1)"
+        "AND (trigger IS NULL OR trigger <> 'block') ORDER BY created_at DESC, id DESC LIMIT 1)"
         for key in names
     )
     text = (
