@@ -219,6 +219,8 @@ def test_add_a_daily_trigger_and_see_its_next_fire_times(browser, served) -> Non
     assert preview.count() == 5
     page.get_by_label("Schedule").fill("0 25 * * *")
     page.locator("#t-preview li.error").wait_for()  # a bad cron says why, as you type
+    page.get_by_label("Schedule").fill("every day at 6")
+    page.locator("#t-preview li.error").filter(has_text="a cron has 5 fields").wait_for()
     page.get_by_label("Schedule").fill("0 5 * * *")
     page.get_by_role("button", name="Add trigger").click()
     row = page.locator("#triggers tr[data-trigger=nightly]")

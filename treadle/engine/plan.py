@@ -81,8 +81,8 @@ def _reused_outputs(
         if run_id is None:
             raise UserInputError(
                 f"block {up!r} has no stored output to reuse",
-                hint=f"run the whole pipeline once (`treadle run PROJECT {pipeline.name}`), "
-                "or include the upstream blocks",
+                hint=f"run block {up!r} first (Run block in the editor, or `treadle run PROJECT"
+                f" {pipeline.name} --block {up}`), or run the whole pipeline once",
             )
         reused[up] = run_id
     return reused

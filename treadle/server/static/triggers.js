@@ -6,7 +6,10 @@ function triggerBody(form) {
   const body = { name: form.name.value.trim() || "preview" };
   if (form.kind.value === "api") return { ...body, type: "api" };
   const schedule = form.schedule.value.trim();
-  if (/^every\s+/i.test(schedule)) body.every = schedule.replace(/^every\s+/i, "");
+  // "every 15m" is an interval; anything else ("0 6 * * *", "@daily", "every day at 6") is
+  // checked as a cron or a preset, so a mistake is explained in cron's terms.
+  const interval = schedule.match(/^every\s+(\d.*)$/i);
+  if (interval) body.every = interval[1];
   else body.schedule = schedule;
   if (form.timezone.value.trim()) body.timezone = form.timezone.value.trim();
   if (form.start.value.trim()) body.start = form.start.value.trim();
