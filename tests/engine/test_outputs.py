@@ -39,6 +39,9 @@ def test_pandas_round_trip_keeps_types_and_index(store):
     assert meta.kind == "table" and meta.python_type == "pandas" and meta.rows == 2
     assert ("id", "int64") in meta.columns and meta.file == "t.arrow"
     assert meta.bytes == (store.run_dir / "t.arrow").stat().st_size > 0
+    shown = [name for name, _ in meta.columns]  # the index is stored, not shown as data
+    assert shown == ["id", "at", "day", "name", "amount"]
+    assert set(meta.preview[0]) == set(shown)
 
 
 def test_polars_and_arrow_come_back_as_themselves(store):

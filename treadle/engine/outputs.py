@@ -153,14 +153,15 @@ class OutputStore:
                 ):
                     writer.write_table(table)
             os.replace(temp, self.run_dir / file)
+        shown = _without_pandas_index(table)
         meta = OutputMeta(
             key=key,
             kind="table",
             python_type=library,
             rows=table.num_rows,
             bytes=(self.run_dir / file).stat().st_size,
-            columns=tuple((f.name, str(f.type)) for f in table.schema),
-            preview=_json_safe(table.slice(0, PREVIEW_ROWS).to_pylist()),
+            columns=tuple((f.name, str(f.type)) for f in shown.schema),
+            preview=_json_safe(shown.slice(0, PREVIEW_ROWS).to_pylist()),
             file=file,
         )
         return self._write_meta(meta)
@@ -305,6 +306,14 @@ def _is_json(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
     return False
+
+
+def _without_pandas_index(table: Any) -> Any:
+    """The table without the columns that hold a pandas index (``__index_level_0__`` after
+    a filter): stored, so the DataFrame comes back as it was, but not data to show."""
+    meta = table.schema.pandas_metadata or {}
+    index = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+    return table.drop_columns(index) if index else table
 
 
 def _preview(value: Any) -> Any:
