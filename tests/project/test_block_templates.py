@@ -65,6 +65,23 @@ def test_templates_run_end_to_end(demo) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_a_new_exporter_writes_where_its_name_says_not_over_the_example(demo) -> None:
+    import duckdb
+
+    add_block(demo, "example_pipeline", "my_copy", "exporter_duckdb", ["clean_green_taxi"])
+    add_block(demo, "example_pipeline", "my_lake", "exporter_lake", ["clean_green_taxi"])
+    assert 'TABLE = "my_copy"' in (demo / "data_exporters/my_copy.py").read_text()
+    done = subprocess.run(
+        [*TREADLE, "run", str(demo), "example_pipeline"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    with duckdb.connect(str(demo / ".treadle/warehouse.duckdb"), read_only=True) as db:
+        tables = {row[0] for row in db.execute("SHOW TABLES").fetchall()}
+    assert {"green_taxi", "my_copy"} <= tables
+    assert (demo / "data/lake/my_lake").is_dir() and (demo / "data/lake/green_taxi").is_dir()
+
+
 def test_the_csv_loader_reads_a_project_path_from_any_working_folder(demo, tmp_path) -> None:
     file = add_block(demo, "example_pipeline", "from_sample", "loader_csv_url", [])
     text = file.read_text()

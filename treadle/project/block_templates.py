@@ -81,10 +81,16 @@ TEMPLATES: dict[str, BlockTemplate] = {
 _DECORATED_DEF = re.compile(r"(@\w+(?:\([^)]*\))?\s*\ndef )(\w+)(\()")
 
 
+#: Written in a template where the new block's name goes (an exporter's table, a folder),
+#: so a new block never writes over what another block wrote.
+BLOCK_NAME = "__block_name__"
+
+
 def template_source(template: BlockTemplate, name: str) -> str:
-    """The template's text, its (first decorated) function renamed to ``name``."""
+    """The template's text, its (first decorated) function renamed to ``name`` and
+    ``BLOCK_NAME`` replaced by ``name``."""
     text = resources.files("treadle.project").joinpath("templates/blocks", template.file)
-    source = text.read_text(encoding="utf-8")
+    source = text.read_text(encoding="utf-8").replace(BLOCK_NAME, name)
     if template.suffix == ".sql":
         return source
     return _DECORATED_DEF.sub(lambda m: f"{m[1]}{name}{m[3]}", source, count=1)

@@ -7,9 +7,11 @@ same data idempotent; `append` adds rows; `fail` refuses when the table exists.
 from treadle import data_exporter
 from treadle.io import Postgres
 
+TABLE = "__block_name__"  # the table to write (named after the block to begin with)
+
 
 @data_exporter
 def exporter_postgres(df, *, logger):
     with Postgres.from_profile("dev") as db:
-        db.export(df, "green_taxi", schema="public", if_exists="replace")
-    logger.info("exported %d rows", len(df))
+        db.export(df, TABLE, schema="public", if_exists="replace")
+    logger.info("exported %d rows to public.%s", len(df), TABLE)
