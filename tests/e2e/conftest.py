@@ -91,9 +91,24 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
+#: Run before a page's own scripts: what the content security policy blocked, in
+#: ``window.cspViolations`` (see ``csp_violations``).
+NOTE_CSP_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI}`);
+});
+"""
+
+
+def csp_violations(page) -> list[str]:
+    return page.evaluate("window.cspViolations || []")
+
+
 def sign_in(browser, served: Served, user: str):
     """A new page of a new browser context, signed in as ``user`` through the login form."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(NOTE_CSP_VIOLATIONS)
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.goto(served.url + "/pipelines")

@@ -1,12 +1,13 @@
 """Accessibility: axe-core (the engine behind Lighthouse's audit, bundled by
 axe-playwright-python) checks every main page in chromium against WCAG 2.1 A and AA —
-names and labels, contrast, landmarks, ARIA use, keyboard focusability."""
+names and labels, contrast, landmarks, ARIA use, keyboard focusability. Each page is also
+checked to work under the server's content security policy (nothing blocked)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import csp_violations, sign_in
 
 WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 PAGES = (
@@ -26,11 +27,12 @@ def violations(page) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
 
     results = Axe().run(page, options=WCAG).response
-    return [
+    found = [
         f"{v['id']} ({v['impact']}): {v['help']} — "
         + "; ".join(node["target"][0] for node in v["nodes"][:5])
         for v in results["violations"]
     ]
+    return found + [f"content security policy: {v}" for v in csp_violations(page)]
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +78,14 @@ def test_a_block_result_in_the_editor_has_no_wcag_violations(admin_page, served)
     assert block.locator(".output table.preview").count() == 1
     found = violations(admin_page)
     assert found == [], "\n".join(found)
+
+
+def test_an_injected_inline_script_does_not_run(admin_page, served) -> None:
+    admin_page.goto(served.url + "/pipelines")
+    ran = admin_page.evaluate(
+        "() => { const s = document.createElement('script');"
+        " s.textContent = 'window.injected = true'; document.body.append(s);"
+        " return window.injected === true; }"
+    )
+    assert ran is False  # script-src 'self': inline script is refused
+    assert any("script-src" in v for v in csp_violations(admin_page))

@@ -100,7 +100,7 @@ def test_build_run_and_watch_a_pipeline_in_the_browser(browser, served) -> None:
 
     page.once("dialog", lambda dialog: dialog.accept())  # "Disconnect numbers → doubled?"
     page.locator("#dag path.edge-hit").click(force=True)  # a flat line: no "visible" box
-    page.wait_for_function("!document.querySelector('#dag path.edge')")
+    page.locator("#dag path.edge").wait_for(state="detached")
     assert page.locator("#block-doubled .chip").count() == 0
 
     page.get_by_label("From").select_option("numbers")  # the same with the form

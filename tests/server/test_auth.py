@@ -217,6 +217,9 @@ def test_responses_carry_security_headers(server) -> None:
     answer = server.anonymous().get("/api/v1/health")
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["x-frame-options"] == "DENY"
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    docs = server.anonymous().get("/api/v1/docs")  # FastAPI's docs page has an inline script
+    assert docs.status_code == 200 and "content-security-policy" not in docs.headers
 
 
 def test_metrics_count_requests_and_runs(server) -> None:

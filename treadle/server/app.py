@@ -42,6 +42,6 @@ def create_app(state: ServerState) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     metrics.install(app, API_PREFIX)
     app.add_middleware(BodyLimit, max_bytes=state.scheduler.project.settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, no_policy_paths=(f"{API_PREFIX}/docs",))
 
     return app
