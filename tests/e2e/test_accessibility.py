@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import csp_violations, sign_in
+from tests.e2e.conftest import csp_violations, screenshot, sign_in
 
 WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 PAGES = (
@@ -89,3 +89,17 @@ def test_an_injected_inline_script_does_not_run(admin_page, served) -> None:
     )
     assert ran is False  # script-src 'self': inline script is refused
     assert any("script-src" in v for v in csp_violations(admin_page))
+
+
+@pytest.mark.parametrize("path", ["/pipelines", "/runs", "/triggers", "/backfills", "/settings"])
+def test_a_narrow_window_has_no_wcag_violations(browser, served, path) -> None:
+    page = sign_in(browser, served, "admin")
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.goto(served.url + path)
+    page.wait_for_load_state("networkidle")
+    nav = page.get_by_role("navigation", name="Main").bounding_box()
+    assert nav["y"] + nav["height"] < 140  # the header leaves the screen to the page
+    found = violations(page)
+    screenshot(page, "narrow" + path.replace("/", "_"))
+    page.context.close()
+    assert found == [], "\n".join(found)

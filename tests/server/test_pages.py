@@ -130,3 +130,12 @@ def test_long_names_are_cut_in_the_middle_so_their_ends_stay_apart() -> None:
     duckdb, parquet = (middle_cut(f"export_green_taxi_to_the_{e}", 16) for e in ("duckdb", "lake"))
     assert len(duckdb) == 16 and duckdb.startswith("export_g") and duckdb.endswith("_duckdb")
     assert parquet.endswith("he_lake") and duckdb != parquet
+
+
+def test_backquoted_words_of_a_description_are_code_and_the_rest_is_escaped() -> None:
+    from treadle.server.pages.rendering import inline_code
+
+    assert inline_code("to PostgreSQL when `dev` is set") == (
+        "to PostgreSQL when <code>dev</code> is set"
+    )
+    assert inline_code("<b>`<i>`</b>") == "&lt;b&gt;<code>&lt;i&gt;</code>&lt;/b&gt;"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -9,6 +10,7 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 
 from treadle.server.auth import SESSION_COOKIE, Principal
 from treadle.server.state import ServerState, server_state
@@ -26,7 +28,14 @@ def middle_cut(text: str, width: int) -> str:
     return text[: (keep + 1) // 2] + "…" + text[len(text) - keep // 2 :]
 
 
+def inline_code(text: str) -> Markup:
+    """``text`` escaped, its `backquoted` parts as <code> (descriptions are written so)."""
+    escaped = str(escape(text))
+    return Markup(re.sub(r"`([^`\n]+)`", r"<code>\1</code>", escaped))
+
+
 templates.env.filters["middle_cut"] = middle_cut
+templates.env.filters["inline_code"] = inline_code
 
 
 def signed_in(request: Request) -> Principal:

@@ -136,3 +136,12 @@ document.body.addEventListener("click", async (event) => {
     }
   }
 });
+
+// A table or log that scrolls sideways (a narrow window) is reachable by keyboard.
+function focusableWhenScrolling() {
+  document.querySelectorAll("table.list, pre").forEach((element) => {
+    if (element.scrollWidth > element.clientWidth + 1) element.tabIndex = 0;
+  });
+}
+window.addEventListener("load", focusableWhenScrolling);
+window.addEventListener("resize", focusableWhenScrolling);
