@@ -39,6 +39,11 @@ PACKAGES: dict[str, tuple[str, tuple[str, ...]]] = {
             "LICENSE",
         ),
     ),
+    # the API's interactive docs (/api/v1/docs), which FastAPI would load from a CDN
+    "swagger-ui-dist": (
+        "5.35.0",
+        ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"),
+    ),
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -220,6 +222,9 @@ def test_responses_carry_security_headers(server) -> None:
     assert "script-src 'self'" in answer.headers["content-security-policy"]
     docs = server.anonymous().get("/api/v1/docs")  # FastAPI's docs page has an inline script
     assert docs.status_code == 200 and "content-security-policy" not in docs.headers
+    assert "cdn" not in docs.text.lower()  # Swagger UI comes from the package: works offline
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', docs.text):
+        assert server.anonymous().get(asset).status_code == 200, asset
 
 
 def test_metrics_count_requests_and_runs(server) -> None:

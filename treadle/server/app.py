@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from treadle.server import metrics
@@ -30,7 +32,7 @@ def create_app(state: ServerState) -> FastAPI:
         title="Treadle",
         version="1",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served below, with Swagger UI from the package instead of a CDN
         redoc_url=None,
     )
     app.state.treadle = state
@@ -40,8 +42,24 @@ def create_app(state: ServerState) -> FastAPI:
     for router in PAGES:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _serve_api_docs(app)
     metrics.install(app, API_PREFIX)
     app.add_middleware(BodyLimit, max_bytes=state.scheduler.project.settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, no_policy_paths=(f"{API_PREFIX}/docs",))
 
     return app
+
+
+def _serve_api_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/api/v1/docs``, its files vendored (``scripts/vendor_assets.py``)."""
+    swagger = "/static/vendor/swagger-ui-dist"
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title="Treadle API",
+            swagger_js_url=f"{swagger}/swagger-ui-bundle.js",
+            swagger_css_url=f"{swagger}/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
