@@ -149,6 +149,15 @@ def error(answer, status: int) -> str:
 # -- starting and showing ---------------------------------------------------------------------
 
 
+def test_a_run_started_from_the_browser_is_labelled_ui_and_by_a_token_api(server):
+    browser, program = server.browser("editor"), server.client(Role.EDITOR)
+    from_browser = browser.post(RUNS, json={"pipeline": "etl"}).json()["run_id"]
+    from_program = program.post(RUNS, json={"pipeline": "etl"}).json()["run_id"]
+    viewer = server.client(Role.VIEWER)
+    assert viewer.get(f"{RUNS}/{from_browser}").json()["trigger"] == "ui"
+    assert viewer.get(f"{RUNS}/{from_program}").json()["trigger"] == "api"
+
+
 def test_a_started_run_is_queued_then_run_by_the_scheduler(server):
     answer = server.client(Role.EDITOR).post(
         RUNS, json={"pipeline": "etl", "variables": {"n": "4"}, "execution_date": "2024-05-01"}

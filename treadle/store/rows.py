@@ -82,7 +82,7 @@ class RunSummary:
     execution_date: float | None
     interval_start: float | None
     interval_end: float | None
-    trigger: str | None
+    trigger: str | None  # cli, ui (a browser), api, schedule, event, backfill, block (one block)
     triggered_by: str | None
     executor: str
     host: str

@@ -121,7 +121,9 @@ pipeline_runs = Table(
     Column("interval_start", Timestamp),
     Column("interval_end", Timestamp),
     Column("variables", Json, nullable=False),
-    Column("trigger", String(20)),  # what started it: cli, schedule, api, backfill, event, block
+    Column(
+        "trigger", String(20)
+    ),  # what started it: cli, ui, api, schedule, backfill, event, block
     Column("triggered_by", String(200)),
     Column("executor", String(50), nullable=False, server_default=""),
     Column("host", String(255), nullable=False, server_default=""),

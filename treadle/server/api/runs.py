@@ -229,7 +229,7 @@ def start_run(body: StartRun, request: Request, principal: Editor, state: State)
         interval_start=when,
         interval_end=when,
         variables=body.variables,
-        trigger="api",
+        trigger="ui" if principal.via == "session" else "api",  # a browser, or a program
         triggered_by=principal.name,
     )
     state.schedules.queue_run(run, time.time())

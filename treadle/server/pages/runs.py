@@ -17,7 +17,7 @@ from treadle.server.api import runs as runs_api
 from treadle.server.pages.rendering import PageState, User, page
 
 router = APIRouter(include_in_schema=False)
-TRIGGERS = ("api", "schedule", "event", "backfill", "block", "cli")
+TRIGGERS = ("ui", "api", "schedule", "event", "backfill", "block", "cli")
 ACTIVE = ("queued", "running")
 LABEL_W, CHART_W, ROW_H = 190, 520, 24
 
