@@ -266,6 +266,24 @@ def test_a_backfill_of_three_days_makes_three_runs(browser, served) -> None:
     page.context.close()
 
 
+def test_a_running_backfill_is_cancelled_from_the_list_it_keeps_refreshing(browser, served) -> None:
+    page = sign_in(browser, served, "editor")
+    page.goto(served.url + "/backfills")
+    page.get_by_label("Pipeline").select_option("example_pipeline")
+    page.get_by_label("From").fill("2023-01-01")
+    page.get_by_label("To").fill("2023-03-31")
+    page.get_by_role("button", name="Preview").click()
+    page.locator("#b-summary").filter(has_text="90 runs").wait_for()
+    page.get_by_role("button", name="Create the backfill").click()
+    row = page.locator("#backfills tbody tr").filter(has_text="2023-01-01")
+    row.locator(".status.running").wait_for()
+    page.locator("#backfills").evaluate("table => { table.dataset.old = 'yes'; }")
+    page.locator("#backfills:not([data-old])").wait_for()  # the list was swapped in anew
+    row.get_by_role("button", name="Cancel").click()
+    row.locator(".status.cancelled").wait_for(timeout=30_000)
+    page.context.close()
+
+
 def test_an_admin_sets_a_secret_that_is_never_shown_and_sees_the_audit_trail(
     browser, served
 ) -> None:

@@ -44,6 +44,14 @@ def test_pandas_round_trip_keeps_types_and_index(store):
     assert set(meta.preview[0]) == set(shown)
 
 
+def test_a_named_index_is_data_in_the_preview(store):
+    totals = pd.DataFrame({"vendor": [1, 2, 1], "fare": [3.0, 4.0, 5.0]}).groupby("vendor").sum()
+    meta = store.save("t", totals)
+    assert [name for name, _ in meta.columns] == ["fare", "vendor"]
+    assert meta.preview[0] == {"fare": 8.0, "vendor": 1}
+    pd.testing.assert_frame_equal(store.load("t"), totals)
+
+
 def test_polars_and_arrow_come_back_as_themselves(store):
     polars_df = pl.DataFrame({"x": [1, 2, None], "s": ["a", "b", "c"]})
     store.save("p", polars_df)

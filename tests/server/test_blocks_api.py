@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import read_events
+from tests.server.conftest import next_event, read_events
 
 ETL_YAML = "pipelines/etl/pipeline.yaml"
 BLOCKS = "/api/v1/pipelines/etl/blocks"
@@ -370,39 +371,52 @@ def test_a_block_past_the_wait_is_timed_out_and_asked_to_stop(server) -> None:
     assert status in ("cancelled", "succeeded")
 
 
-SLOW_CHATTY_LOADER = """
+GATED_LOADER = """
 import time
+from pathlib import Path
 from treadle import data_loader
 
 @data_loader
 def load(*, variables):
-    print("first line")
-    time.sleep(0.6)
+    print("first line", flush=True)
+    while not Path({gate!r}).exists():  # the test lets it finish
+        time.sleep(0.02)
     print("second line")
-    return [{"x": 1}, {"x": 2}]
+    return [{{"x": 1}}, {{"x": 2}}]
 """
+
+
+def gated_loader(server) -> Path:
+    """``load`` prints a line, then waits until the returned file exists."""
+    gate = server.project.root.parent / "gate"
+    server.project.block("data_loaders", "load", GATED_LOADER.format(gate=str(gate)))
+    return gate
 
 
 @pytest.mark.timeout(60)
 def test_a_run_not_waited_for_answers_running_then_streams_and_has_its_result(server) -> None:
-    server.project.block("data_loaders", "load", SLOW_CHATTY_LOADER)
+    gate = gated_loader(server)
     editor = server.client("editor")
 
-    started = time.monotonic()
     answer = editor.post(f"{BLOCKS}/load/run", json={"wait": False})
 
     assert answer.status_code == 200, answer.text
-    assert time.monotonic() - started < 0.6  # answered before the block finished
     body = answer.json()
     assert body["status"] == "running" and body["output"] is None and body["run_id"]
     result_url = f"{BLOCKS}/load/runs/{body['run_id']}"
-    assert server.client("viewer").get(result_url).json()["status"] == "running"
+    assert editor.get(result_url).json()["status"] == "running"
     with editor.stream("GET", f"/api/v1/runs/{body['run_id']}/logs/stream") as response:
-        events = read_events(response.iter_lines())
-    lines = [d["line"] for kind, d in events if kind == "log" and d["block"] == "load"]
-    assert [line.split("] ", 1)[1] for line in lines] == ["first line", "second line"]
+        lines = response.iter_lines()
+        while (event := next_event(lines))[0] != "log":
+            pass
+        assert event[1]["line"].endswith("first line")  # streamed while the block waits
+        gate.touch()
+        events = [event, *read_events(lines)]
+    logged = [d["line"].split("] ", 1)[1] for kind, d in events if kind == "log"]
+    assert logged == ["first line", "second line"]
 
-    result = server.client("viewer").get(result_url)
+    assert server.client("viewer").get(result_url).status_code == 403  # rows of data
+    result = editor.get(result_url)
 
     assert result.status_code == 200, result.text
     done = result.json()
@@ -421,28 +435,69 @@ def test_a_run_not_waited_for_that_cannot_start_is_the_same_422(server) -> None:
 
 @pytest.mark.timeout(60)
 def test_a_run_not_waited_for_is_still_stopped_at_its_timeout(server) -> None:
-    server.project.block("data_loaders", "load", SLOW_CHATTY_LOADER.replace("0.6", "2"))
+    gate = gated_loader(server)
     answer = server.client("editor").post(
         f"{BLOCKS}/load/run", json={"wait": False, "timeout": 0.5}
     )
     run_id = answer.json()["run_id"]
     runs = server.scheduler.runs
     deadline = time.monotonic() + 30
-    while runs.get_run(run_id).run.cancel_requested_at is None:
-        assert time.monotonic() < deadline, "the run was never asked to stop"
-        time.sleep(0.05)
+    try:
+        while runs.get_run(run_id).run.cancel_requested_at is None:
+            assert time.monotonic() < deadline, "the run was never asked to stop"
+            time.sleep(0.05)
+    finally:
+        gate.touch()  # inline, the block itself cannot be interrupted: let it end
     assert "0.5s" in runs.get_run(run_id).run.cancel_reason
 
 
+def test_a_run_that_never_gets_a_worker_is_dropped_at_its_timeout(server) -> None:
+    from treadle.server.api import blocks
+
+    for _ in range(blocks.RUN_WORKERS):
+        blocks._slots.acquire()  # every worker busy
+    try:
+        answer = server.client("editor").post(
+            f"{BLOCKS}/load/run", json={"wait": False, "timeout": 0.3}
+        )
+    finally:
+        for _ in range(blocks.RUN_WORKERS):
+            blocks._slots.release()
+    body = answer.json()
+    assert body["status"] == "timed_out" and body["run_id"] is None
+    time.sleep(0.2)  # a dropped run does not start once a worker is free
+    assert server.scheduler.runs.list_runs() == []
+
+
+def test_a_block_run_result_masks_secrets_known_only_after_the_run(server) -> None:
+    server.project.block(
+        "data_loaders",
+        "load",
+        """
+        from treadle import data_loader
+
+        @data_loader
+        def load(*, variables):
+            print("token is latersecret99")
+            return [1]
+        """,
+    )
+    editor = server.client("editor")
+    run_id = editor.post(f"{BLOCKS}/load/run").json()["run_id"]
+    server.project.write(".env", "API_TOKEN=latersecret99\n")
+    answer = editor.get(f"{BLOCKS}/load/runs/{run_id}")
+    assert "token is ***" in answer.json()["logs"] and "latersecret99" not in answer.text
+
+
 def test_a_block_run_result_names_what_is_unknown(server) -> None:
-    viewer = server.client("viewer")
-    run_id = server.client("editor").post(f"{BLOCKS}/load/run").json()["run_id"]
-    assert viewer.get(f"{BLOCKS}/load/runs/nope").status_code == 404
-    missing = viewer.get(f"{BLOCKS}/double/runs/{run_id}")
+    editor = server.client("editor")
+    run_id = editor.post(f"{BLOCKS}/load/run").json()["run_id"]
+    assert editor.get(f"{BLOCKS}/load/runs/nope").status_code == 404
+    missing = editor.get(f"{BLOCKS}/double/runs/{run_id}")
     assert missing.status_code == 404 and "double" in missing.json()["message"]
-    other = viewer.get(f"/api/v1/pipelines/other/blocks/load/runs/{run_id}")
+    other = editor.get(f"/api/v1/pipelines/other/blocks/load/runs/{run_id}")
     assert other.status_code == 404
-    assert viewer.get(f"{BLOCKS}/load/runs/{run_id}").json()["status"] == "succeeded"
+    assert editor.get(f"{BLOCKS}/load/runs/{run_id}").json()["status"] == "succeeded"
 
 
 def test_running_needs_an_editor_and_valid_input(server) -> None:

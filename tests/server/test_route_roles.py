@@ -45,7 +45,7 @@ MINIMUM_ROLE: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/pipelines/{pipeline}/edges"): Role.EDITOR,
     ("DELETE", "/api/v1/pipelines/{pipeline}/edges"): Role.EDITOR,
     ("POST", "/api/v1/pipelines/{pipeline}/blocks/{block}/run"): Role.EDITOR,
-    ("GET", "/api/v1/pipelines/{pipeline}/blocks/{block}/runs/{run_id}"): Role.VIEWER,
+    ("GET", "/api/v1/pipelines/{pipeline}/blocks/{block}/runs/{run_id}"): Role.EDITOR,
     ("POST", "/api/v1/runs"): Role.EDITOR,
     ("GET", "/api/v1/runs"): Role.VIEWER,
     ("GET", "/api/v1/runs/{run_id}"): Role.VIEWER,

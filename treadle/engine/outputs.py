@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -308,12 +309,20 @@ def _is_json(value: Any) -> bool:
     return False
 
 
+UNNAMED_INDEX = re.compile(r"__index_level_\d+__")
+
+
 def _without_pandas_index(table: Any) -> Any:
-    """The table without the columns that hold a pandas index (``__index_level_0__`` after
-    a filter): stored, so the DataFrame comes back as it was, but not data to show."""
+    """The table without the columns that hold an unnamed pandas index
+    (``__index_level_0__`` after a filter): stored, so the DataFrame comes back as it was,
+    but not data to show. A named index (``groupby("vendor")``, ``set_index``) is data."""
     meta = table.schema.pandas_metadata or {}
-    index = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
-    return table.drop_columns(index) if index else table
+    unnamed = [
+        c
+        for c in meta.get("index_columns", [])
+        if isinstance(c, str) and UNNAMED_INDEX.fullmatch(c)
+    ]
+    return table.drop_columns(unnamed) if unnamed else table
 
 
 def _preview(value: Any) -> Any:

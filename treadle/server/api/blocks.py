@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -28,9 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from treadle.engine.api import RunResult
 from treadle.engine.block_logs import log_path
 from treadle.engine.outputs import OutputMeta, OutputStore
-from treadle.engine.sink import MemorySink
 from treadle.errors import UnknownName, UserInputError, did_you_mean, unknown_name_error
-from treadle.events import BlockStatus, RunStarted
+from treadle.events import BlockStatus
 from treadle.project import editing
 from treadle.project.block_templates import TEMPLATES, add_block
 from treadle.project.masking import mask, secret_values
@@ -45,7 +45,7 @@ from treadle.server.api.pipelines import (
     pipeline_detail,
     reload_project,
 )
-from treadle.server.api.runs import StartSignal, run_detail
+from treadle.server.api.runs import BLOCK_TRIGGER, StartSignal, run_detail
 from treadle.server.auth import Editor, State, Viewer, audit
 from treadle.server.inputs import Variables
 from treadle.server.state import ServerState
@@ -281,25 +281,26 @@ def run_block(
     body = body or BlockRun()
     project = state.project()
     _block(project, pipeline, block)
-    events, started = MemorySink(), StartSignal()
+    started = StartSignal()
     future = _in_worker(
         run_pipeline,
         project,
         pipeline,
         block=block,
         variables=body.variables,
-        sinks=[events, started],
-        trigger="block",
+        sinks=[started],
+        trigger=BLOCK_TRIGGER,
         triggered_by=principal.name,
     )
     future.add_done_callback(lambda _: started.settled.set())
+    running = _BlockRun(state, future, started, body.timeout)
     try:
         if body.wait:
             answer = _finished(project, future.result(timeout=body.timeout), block)
         else:
-            answer = _once_started(state, project, future, started, events, block, body.timeout)
+            answer = running.answer_once_started(project, block)
     except TimeoutError:
-        answer = _timed_out(state, future, events, body.timeout)
+        answer = running.timed_out()
     audit(
         request,
         principal,
@@ -313,10 +314,11 @@ def run_block(
 
 @router.get("/pipelines/{pipeline}/blocks/{block}/runs/{run_id}", response_model=BlockRunResult)
 def block_run_result(
-    pipeline: str, block: str, run_id: str, _: Viewer, state: State
+    pipeline: str, block: str, run_id: str, _: Editor, state: State
 ) -> BlockRunResult:
     """What the block did in that run: its status, error, log and output preview (while it
-    runs: its status and the log so far)."""
+    runs: its status and the log so far). Editors only, as running a block is: a preview
+    holds rows of data, which viewers do not see."""
     detail = run_detail(state, run_id)
     if detail.run.pipeline != pipeline:
         raise UnknownName(f"run {detail.run_id} is of pipeline {detail.run.pipeline!r}")
@@ -340,6 +342,69 @@ def block_run_result(
 # -- helpers -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _BlockRun:
+    """A block run on a worker thread (``run_block``), and how to stop it in time."""
+
+    state: ServerState
+    future: Future[RunResult]
+    started: StartSignal
+    timeout: float
+
+    def answer_once_started(self, project: Project, block: str) -> BlockRunResult:
+        """The answer of a run that is not waited for: ``running`` with its id once it
+        has started (its result if it has already finished, its error if it could not
+        start). A thread stops it when ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + self.timeout
+        if not self.started.settled.wait(self.timeout):
+            raise TimeoutError
+        if self.future.done():
+            return _finished(project, self.future.result(), block)
+        threading.Thread(
+            target=self._stop_at, args=(deadline,), name="treadle-block-deadline", daemon=True
+        ).start()
+        return BlockRunResult(
+            run_id=self.started.run_id,
+            status="running",
+            duration=None,
+            error=None,
+            logs="",
+            output=None,
+        )
+
+    def timed_out(self) -> BlockRunResult:
+        """Stop it, and say that it did not finish in time."""
+        run_id = self.stop()
+        message = f"the block did not finish within {self.timeout:g}s; the run was asked to stop"
+        return BlockRunResult(
+            run_id=run_id,
+            status="timed_out",
+            duration=None,
+            error=ErrorOut(type="Timeout", message=message, traceback=""),
+            logs="",
+            output=None,
+        )
+
+    def stop(self) -> str | None:
+        """Drop it while it waits for a worker, else ask the run to stop (it stops at its
+        next check); its run id once it has started."""
+        dropped = self.future.cancel()
+        run_id = self.started.run_id
+        if not dropped and run_id is not None:
+            reason = f"the API waited {self.timeout:g}s for the block"
+            with contextlib.suppress(UserInputError):  # it finished meanwhile
+                self.state.runs.request_cancel(run_id, reason)
+        return run_id
+
+    def _stop_at(self, deadline: float) -> None:
+        try:
+            self.future.result(timeout=max(deadline - time.monotonic(), 0.0))
+        except TimeoutError:
+            self.stop()
+        except Exception:  # noqa: S110 - the run records its own failure
+            pass
+
+
 def _in_worker(work: Callable[..., RunResult], *args: Any, **kwargs: Any) -> Future[RunResult]:
     """Call ``work`` on a daemon thread once one of ``RUN_WORKERS`` slots is free. Daemon:
     a block that never returns must not keep the server from exiting. The future can be
@@ -357,39 +422,6 @@ def _in_worker(work: Callable[..., RunResult], *args: Any, **kwargs: Any) -> Fut
 
     threading.Thread(target=run, name="treadle-block-run", daemon=True).start()
     return future
-
-
-def _once_started(
-    state: ServerState,
-    project: Project,
-    future: Future[RunResult],
-    started: StartSignal,
-    events: MemorySink,
-    block: str,
-    timeout: float,
-) -> BlockRunResult:
-    """The answer of a run that is not waited for: ``running`` with its id once it has
-    started (its result if it has already finished, its error if it could not start). A
-    thread stops it when ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    if not started.settled.wait(timeout):
-        raise TimeoutError
-    if future.done():
-        return _finished(project, future.result(), block)
-
-    def stop_at_deadline() -> None:
-        try:
-            future.result(timeout=max(deadline - time.monotonic(), 0.0))
-        except TimeoutError:
-            _timed_out(state, future, events, timeout)
-        except Exception:  # noqa: S110 - the run records its own failure
-            pass
-
-    threading.Thread(target=stop_at_deadline, name="treadle-block-deadline", daemon=True).start()
-    run_id = events.of(RunStarted)[0].run_id
-    return BlockRunResult(
-        run_id=run_id, status="running", duration=None, error=None, logs="", output=None
-    )
 
 
 def _block(project: Project, pipeline: str, block: str) -> BlockSpec:
@@ -436,30 +468,9 @@ def _finished(project: Project, result: RunResult, block: str) -> BlockRunResult
     )
 
 
-def _timed_out(
-    state: ServerState, future: Future[RunResult], events: MemorySink, timeout: float
-) -> BlockRunResult:
-    """Stop what did not finish in time: a run still waiting for a worker is dropped, a
-    running one asked to stop (it stops at its next check)."""
-    dropped = future.cancel()
-    started = events.of(RunStarted)
-    run_id = started[0].run_id if started else None
-    if not dropped and run_id is not None:
-        with contextlib.suppress(UserInputError):  # it finished meanwhile
-            state.runs.request_cancel(run_id, f"the API waited {timeout:g}s for the block")
-    message = f"the block did not finish within {timeout:g}s; the run was asked to stop"
-    return BlockRunResult(
-        run_id=run_id,
-        status="timed_out",
-        duration=None,
-        error=ErrorOut(type="Timeout", message=message, traceback=""),
-        logs="",
-        output=None,
-    )
-
-
 def _logs(project: Project, run_id: str, block: str, items: int | None) -> str:
-    """The block's log as written (the engine masks secrets as it writes), its end when long."""
+    """The block's log, its end when long; secrets masked again as it is served (the engine
+    masked those it knew when it wrote), as every log the API serves is."""
     logs_root = project.state_dir / "logs"
     keys = [block] if items is None else [f"{block}.{i}" for i in range(items)]
     texts = []
@@ -467,7 +478,7 @@ def _logs(project: Project, run_id: str, block: str, items: int | None) -> str:
         path = log_path(logs_root, run_id, key)
         if path.is_file():
             texts.append(path.read_bytes().decode("utf-8", errors="replace"))
-    text = "".join(texts)
+    text = mask("".join(texts), secret_values(project.root))
     return text if len(text) <= LOG_TAIL_CHARS else "…" + text[-LOG_TAIL_CHARS:]
 
 

@@ -26,6 +26,7 @@ from treadle.project.masking import masked_variables, secret_values
 from treadle.project.model import BlockSpec, BlockType, Pipeline, Project, RetryPolicy
 from treadle.scheduler.service import Scheduler
 from treadle.scheduler.triggering import SyncReport, read_all_triggers
+from treadle.server.api.runs import BLOCK_TRIGGER
 from treadle.server.auth import Editor, State, Viewer, audit
 from treadle.server.inputs import Text, Variables
 from treadle.server.state import ServerState
@@ -360,7 +361,8 @@ def last_runs(runs: RunStore, pipelines: list[str]) -> dict[str, LastRun]:
     names = {f"p{i}": name for i, name in enumerate(pipelines)}
     newest = ", ".join(
         f"(SELECT id FROM pipeline_runs WHERE project = :project AND pipeline = :{key} "
-        "AND (trigger IS NULL OR trigger <> 'block') ORDER BY created_at DESC, id DESC LIMIT 1)"
+        "AND (trigger IS NULL OR trigger <> :block_trigger) "
+        "ORDER BY created_at DESC, id DESC LIMIT 1)"
         for key in names
     )
     text = (
@@ -368,7 +370,7 @@ def last_runs(runs: RunStore, pipelines: list[str]) -> dict[str, LastRun]:
         f"FROM pipeline_runs WHERE id IN ({newest})"
     )
     with runs.db.transaction(write=False) as tx:
-        rows = tx.all(text, {"project": runs.project, **names})
+        rows = tx.all(text, {"project": runs.project, "block_trigger": BLOCK_TRIGGER, **names})
     t = runs.db.read_ts
     return {
         row[1]: LastRun(

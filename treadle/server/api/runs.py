@@ -42,6 +42,8 @@ from treadle.store.sql import RunStore
 log = logging.getLogger("treadle.server")
 
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+#: The trigger of a run of one block from the editor (``POST …/blocks/{block}/run``).
+BLOCK_TRIGGER = "block"
 #: Seconds a resume or retry request waits for the run to start (or to refuse to).
 START_WAIT = 10.0
 #: Seconds the server, stopping, waits for the resumes it runs to stop.
@@ -433,14 +435,17 @@ def _refuse_unless_stopped(run: RunSummary) -> None:
 
 
 class StartSignal:
-    """An event sink that tells when the run has started; ``error`` is why it did not."""
+    """An event sink that tells when the run has started (``run_id``); ``error`` is why it
+    did not."""
 
     def __init__(self) -> None:
         self.settled = threading.Event()
+        self.run_id: str | None = None
         self.error: Exception | None = None
 
     def emit(self, event: Event) -> None:
         if isinstance(event, RunStarted):
+            self.run_id = event.run_id
             self.settled.set()
 
 

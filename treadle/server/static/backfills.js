@@ -50,15 +50,16 @@ if (backfillForm) {
   });
 }
 
-document.querySelectorAll(".backfill-cancel, .backfill-retry").forEach((button) => {
-  button.addEventListener("click", async () => {
-    const id = button.closest("tr").dataset.backfill;
-    const action = button.classList.contains("backfill-retry") ? "retry" : "cancel";
-    try {
-      await api("POST", `/backfills/${id}/${action}`, {});
-      window.location.reload();
-    } catch (error) {
-      flash(error.message, "error");
-    }
-  });
+// One listener for the whole page: the list is swapped in anew while backfills run.
+document.body.addEventListener("click", async (event) => {
+  const button = event.target.closest(".backfill-cancel, .backfill-retry");
+  if (!button) return;
+  const id = button.closest("tr").dataset.backfill;
+  const action = button.classList.contains("backfill-retry") ? "retry" : "cancel";
+  try {
+    await api("POST", `/backfills/${id}/${action}`, {});
+    window.location.reload();
+  } catch (error) {
+    flash(error.message, "error");
+  }
 });
