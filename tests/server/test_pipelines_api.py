@@ -296,6 +296,25 @@ def test_a_copy_that_cannot_be_made_leaves_nothing_behind(server) -> None:
     assert (root / "transformers/etl_copy/double.py").read_text() == "# someone's file\n"
 
 
+def test_a_copy_refused_after_its_files_were_written_takes_them_back(server) -> None:
+    root = server.project.root
+    server.project.pipeline(  # invalid: an upstream that is not there
+        "broken",
+        "blocks:\n  - {name: load, type: data_loader}\n"
+        "  - {name: double, type: transformer, upstream: [missing]}\n",
+    )
+    (root / "data_loaders/broken_copy").mkdir()  # there before: must stay
+    answer = server.client("editor").post(
+        "/api/v1/pipelines", json={"name": "broken_copy", "copy_of": "broken"}
+    )
+    assert answer.status_code == 422, answer.text
+    assert "missing" in answer.json()["message"]
+    assert not (root / "pipelines/broken_copy").exists()
+    assert not (root / "transformers/broken_copy").exists()
+    assert (root / "data_loaders/broken_copy").is_dir()
+    assert list((root / "data_loaders/broken_copy").iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [

@@ -109,21 +109,21 @@ def copy_pipeline(root: Path, source: str, name: str, description: str | None = 
         if path.exists():
             raise AlreadyExists(f"pipeline {name!r} already exists", path=_display(root, path))
         editor, data = _open_for_edit(source_path, _display(root, source_path))
-        data["name"] = name
+        _set_key(data, "name", name)
         if description is not None:
             _set_key(data, "description", description)
         copies = _block_copies(root, source, name, _blocks(data))
-        written: list[Path] = []
+        made: list[Path] = []  # files and the folders that were not there, in order
         try:
             for original, copy in copies:
-                copy.parent.mkdir(parents=True, exist_ok=True)
-                written.append(copy)
+                _make_folder(copy.parent, made)
+                made.append(copy)
                 replace_atomically(copy, original.read_bytes())
-            path.parent.mkdir(parents=True, exist_ok=True)
-            written.append(path)
+            _make_folder(path.parent, made)
+            made.append(path)
             _write_checked(root, path, _dump(editor, data))
         except BaseException:
-            _remove_made(root, written)
+            _remove_made(made)
             raise
     return path
 
@@ -136,7 +136,7 @@ def _block_copies(
     for entry in blocks:
         if not isinstance(entry, dict):
             continue
-        files = [f for f in sorted(_named_files(entry)) if (root / f).is_file()]
+        files = [f for f in sorted(_named_files(entry)) if project_path(root, f).is_file()]
         if not files:
             raise UserInputError(
                 f"block {entry.get('name')!r} of pipeline {source!r} has no file to copy",
@@ -152,13 +152,21 @@ def _block_copies(
     return copies
 
 
-def _remove_made(root: Path, made: list[Path]) -> None:
-    """Remove the files a failed copy wrote, and the folders it left empty."""
+def _make_folder(folder: Path, made: list[Path]) -> None:
+    """``mkdir -p``, noting in ``made`` the folders it creates (outermost first)."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    made.extend(reversed(missing))
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Remove what a failed copy made, newest first: its files, then its folders."""
     for path in reversed(made):
-        path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # not empty, or not ours
-            if path.parent != root:
-                path.parent.rmdir()
+        with contextlib.suppress(OSError):  # gone already, or a folder someone filled
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
 
 
 def replace_pipeline_text(root: Path, name: str, text: str) -> None:

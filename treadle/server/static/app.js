@@ -57,6 +57,22 @@ function followRun(runId, handlers) {
 
 // Tells the outcome of an action: next to `near` (the form or controls it came from) when
 // given, so it is seen where the user is looking; else in the banner at the top.
+// A block's log, in a <details> with this summary: a <pre> reachable by keyboard (it
+// scrolls), not read aloud line by line as it grows. Returns [details, pre].
+function logBox(summary, text = "", open = true) {
+  const details = document.createElement("details");
+  details.open = open;
+  const title = document.createElement("summary");
+  title.textContent = summary;
+  const pre = document.createElement("pre");
+  pre.className = "log";
+  pre.tabIndex = 0;
+  pre.setAttribute("aria-live", "off");
+  pre.textContent = text;
+  details.append(title, pre);
+  return [details, pre];
+}
+
 function flash(message, kind = "ok", near = null) {
   const top = document.getElementById("flash");
   if (near) {
@@ -145,3 +161,4 @@ function focusableWhenScrolling() {
 }
 window.addEventListener("load", focusableWhenScrolling);
 window.addEventListener("resize", focusableWhenScrolling);
+document.body.addEventListener("htmx:afterSwap", focusableWhenScrolling);

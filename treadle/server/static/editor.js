@@ -147,14 +147,7 @@ function showResult(block, result) {
     out.appendChild(pre);
   }
   if (result.logs) {
-    const details = document.createElement("details");
-    details.innerHTML = "<summary>Log</summary>";
-    const pre = document.createElement("pre");
-    pre.className = "log";
-    pre.tabIndex = 0;  // scrollable: reachable by keyboard
-    pre.textContent = result.logs;
-    details.appendChild(pre);
-    out.appendChild(details);
+    out.appendChild(logBox("Log", result.logs, false)[0]);
   }
 }
 
@@ -207,9 +200,9 @@ async function runBlock(block) {
 
 // An empty, open log under the block, for the lines of a run in progress.
 function liveLog(block) {
-  const out = block.querySelector(".output");
-  out.innerHTML = "<details open><summary>Log (live)</summary><pre class=\"log\" tabindex=\"0\" aria-live=\"off\"></pre></details>";
-  return out.querySelector("pre.log");
+  const [details, pre] = logBox("Log (live)");
+  block.querySelector(".output").replaceChildren(details);
+  return pre;
 }
 
 // A block's CodeMirror editor is made when the block comes near the screen: a pipeline of
@@ -361,7 +354,7 @@ on("run-pipeline", "submit", async (event) => {
 (() => {
   const svg = document.getElementById("dag");
   if (!svg || !svg.querySelector("circle.port")) return;
-  const pipeline = document.getElementById("connect")?.dataset.pipeline;
+  const pipeline = svg.dataset.pipeline;
   const change = async (method, from, to) => {
     try {
       await api(method, `/pipelines/${pipeline}/edges`, { from, to });
@@ -389,6 +382,7 @@ on("run-pipeline", "submit", async (event) => {
     line.setAttribute("x2", port.getAttribute("cx"));
     line.setAttribute("y2", port.getAttribute("cy"));
     svg.appendChild(line);
+    svg.setPointerCapture(event.pointerId);  // the drag's moves come here, even off the graph
     drag = { from: port.dataset.block, line, over: null };
   });
   svg.addEventListener("pointermove", (event) => {
@@ -401,15 +395,20 @@ on("run-pipeline", "submit", async (event) => {
     drag.over = node && node.dataset.block !== drag.from ? node : null;
     if (drag.over) drag.over.classList.add("target");
   });
-  window.addEventListener("pointerup", (event) => {
-    if (!drag) return;
-    const { from, line, over } = drag;
+  const endDrag = () => {
+    const ended = drag;
     drag = null;
-    line.remove();
-    if (over) over.classList.remove("target");
+    ended.line.remove();
+    if (ended.over) ended.over.classList.remove("target");
+    return ended;
+  };
+  svg.addEventListener("pointerup", (event) => {
+    if (!drag) return;
+    const { from } = endDrag();
     const node = nodeAt(event);
     if (node && node.dataset.block !== from) change("POST", from, node.dataset.block);
   });
+  svg.addEventListener("pointercancel", () => { if (drag) endDrag(); });  // e.g. a scroll
   svg.querySelectorAll("path.edge-hit").forEach((edge) => {
     edge.addEventListener("click", () => {
       const { from, to } = edge.dataset;

@@ -17,24 +17,18 @@
   };
 
   function logOf(block) {
-    let details = [...logs.querySelectorAll("details")].find((d) => d.dataset.block === block);
+    const details = [...logs.querySelectorAll("details")].find((d) => d.dataset.block === block);
     if (!details) {
-      details = document.createElement("details");
-      details.dataset.block = block;
-      details.open = true;
-      const summary = document.createElement("summary");
-      summary.textContent = "Log of " + block;
-      details.append(summary);
-      logs.append(details);
+      const [made, pre] = logBox("Log of " + block);
+      made.dataset.block = block;
+      logs.append(made);
       logs.querySelectorAll("p.empty").forEach((p) => p.remove());
+      return pre;
     }
     let pre = details.querySelector("pre.log");
-    if (!pre) {
+    if (!pre) {  // it said "Nothing logged." when the page was made
       details.querySelectorAll("p.nothing").forEach((p) => p.remove());
-      pre = document.createElement("pre");
-      pre.className = "log";
-      pre.tabIndex = 0;  // scrollable: reachable by keyboard
-      pre.setAttribute("aria-live", "off");
+      pre = logBox("")[1];
       details.append(pre);
     }
     return pre;
