@@ -91,6 +91,27 @@ def test_a_failing_query_names_the_file_and_shows_the_sql(project):
     assert "duckdb" not in error.traceback.lower()
 
 
+def test_a_sql_block_after_an_exporter_says_its_upstream_returned_nothing(project):
+    write_loader(project)
+    project.block(
+        "data_exporters",
+        "save",
+        "from treadle import data_exporter\n\n@data_exporter\ndef save(df):\n    pass\n",
+    )
+    project.write("transformers/after.sql", "select * from {{ df_1 }}")
+    project.pipeline(
+        "p",
+        "blocks:\n  - {name: numbers, type: data_loader}\n"
+        "  - {name: save, type: data_exporter, upstream: [numbers]}\n"
+        "  - {name: after, type: transformer, upstream: [save]}\n",
+    )
+    result = run_pipeline(project.root, "p")
+    error = result.blocks["after"].error
+    assert result.blocks["after"].status is BlockStatus.FAILED
+    assert "upstream block 'save' returned nothing" in error.message
+    assert "loader or a transformer" in str(error)
+
+
 def test_sql_block_on_a_postgres_profile(project, pg_databases):
     url = pg_databases.create()
     dbname = url.rsplit("/", 1)[1]

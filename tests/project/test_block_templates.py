@@ -104,8 +104,12 @@ def test_a_bad_block_changes_nothing(demo) -> None:
         add_block(demo, "example_pipeline", "orphan", "transformer", ["nope"])
     assert pipeline_file.read_text() == before
     assert not (demo / "transformers/orphan.py").exists()
-    with pytest.raises(UserInputError, match="already exists"):
+    with pytest.raises(UserInputError, match="already has a block 'clean_green_taxi'"):
         add_block(demo, "example_pipeline", "clean_green_taxi", "transformer", [])
+    (demo / "transformers/unlisted.py").write_text("# someone's file\n")
+    with pytest.raises(UserInputError, match="transformers/unlisted.py already exists"):
+        add_block(demo, "example_pipeline", "unlisted", "transformer", [])
+    assert (demo / "transformers/unlisted.py").read_text() == "# someone's file\n"
     with pytest.raises(UserInputError, match="unknown block template"):
         add_block(demo, "example_pipeline", "x", "transformr", [])
     assert pipeline_file.read_text() == before

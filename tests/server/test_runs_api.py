@@ -388,7 +388,7 @@ def test_a_running_run_is_asked_to_stop(flaky):
     answer = flaky.client(Role.EDITOR).post(f"{RUNS}/{run_id}/cancel")
     assert answer.status_code == 200, answer.text
     assert answer.json()["cancelled"] is False
-    assert "stops at its next check" in answer.json()["message"]
+    assert "the block that is running finishes first" in answer.json()["message"]  # inline
     flaky.run_queued()
     run = viewer.get(f"{RUNS}/{run_id}").json()
     assert run["status"] == "cancelled"

@@ -220,8 +220,9 @@ def _alarm(seconds: float | None, log: BlockLog) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or sys.platform == "win32":
         log.write_line(
             "WARNING",
-            f"timeout {seconds:g}s not enforced: the inline executor can only stop a block "
-            "on the main thread; use the process executor",
+            f"timeout {seconds:g}s not enforced here: the inline executor stops a block only"
+            " on the main thread (as `treadle run` runs it); `executor: process` in"
+            " treadle.yaml enforces it everywhere",
         )
         yield
         return

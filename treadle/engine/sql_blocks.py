@@ -57,8 +57,19 @@ def _on_duckdb(task: BlockTask, sql: str, inputs: Sequence[Any]) -> Any:
 
     with DuckDB.from_profile(task.block.profile, project=task.run.project_root) as db:
         for position, value in enumerate(inputs, start=1):
+            if value is None:
+                raise _nothing_from(task, position)
             db.connection.register(upstream_table_name(position), to_arrow(value))
         return _run_query(task, db, sql, duckdb.Error, default_schema="main")
+
+
+def _nothing_from(task: BlockTask, position: int) -> UserInputError:
+    upstream = task.block.upstream[position - 1]
+    return UserInputError(
+        f"upstream block {upstream!r} returned nothing (is it an exporter?), so there is no"
+        f" table {upstream_table_name(position)} to query",
+        hint="connect this SQL block after a loader or a transformer",
+    )
 
 
 def _on_postgres(task: BlockTask, sql: str, inputs: Sequence[Any]) -> Any:

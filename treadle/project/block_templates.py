@@ -31,7 +31,7 @@ class BlockTemplate:
 
 TEMPLATES: dict[str, BlockTemplate] = {
     "loader_csv_url": BlockTemplate(
-        "loader_csv_url.py", BlockType.DATA_LOADER, "CSV from a URL, with dtypes and dates"
+        "loader_csv_url.py", BlockType.DATA_LOADER, "CSV from a URL or a project file, typed"
     ),
     "loader_postgres": BlockTemplate(
         "loader_postgres.py", BlockType.DATA_LOADER, "a query on PostgreSQL"
@@ -111,6 +111,10 @@ def add_block(
     if not pipeline_file.is_file():
         project = load_project(root)
         project.pipeline(pipeline)  # names it, with "did you mean"
+    if name in _block_names(pipeline_file):
+        raise UserInputError(
+            f"pipeline {pipeline!r} already has a block {name!r}", hint="choose another name"
+        )
     block_file = root / template.type.folder / f"{name}{template.suffix}"
     if block_file.exists():
         raise UserInputError(
@@ -128,6 +132,18 @@ def add_block(
         block_file.unlink(missing_ok=True)
         raise
     return block_file
+
+
+def _block_names(pipeline_file: Path) -> set[str]:
+    """The names of the blocks listed in a ``pipeline.yaml`` (none when it is unreadable)."""
+    from treadle.project.yaml_source import read_yaml
+
+    try:
+        data = read_yaml(pipeline_file, pipeline_file.name).data
+    except UserInputError:
+        return set()
+    blocks = data.get("blocks") if isinstance(data, dict) else None
+    return {b.get("name") for b in blocks or [] if isinstance(b, dict)}
 
 
 def _with_block(text: str, name: str, block_type: BlockType, upstream: list[str]) -> str:

@@ -196,7 +196,8 @@ def set_pipeline_values(root: Path, name: str, values: Mapping[str, Any]) -> Non
 
 
 def add_edge(root: Path, pipeline: str, upstream: str, downstream: str) -> None:
-    """Make ``upstream`` an upstream of ``downstream`` (a cycle is refused by the check)."""
+    """Make ``upstream`` an upstream of ``downstream``; an edge that would close a cycle is
+    refused before anything is written, naming the path it would close."""
 
     def connect(data: CommentedMap) -> None:
         blocks = _blocks(data)
@@ -204,9 +205,40 @@ def add_edge(root: Path, pipeline: str, upstream: str, downstream: str) -> None:
         listed = _upstream_list(_named_block(blocks, downstream))
         if upstream in listed:
             raise AlreadyExists(f"{upstream!r} is already upstream of {downstream!r}")
+        back = _path_between(blocks, downstream, upstream)
+        if back is not None:
+            loop = " → ".join([upstream, *back])
+            raise UserInputError(
+                f"connecting {upstream} → {downstream} would make a cycle: {loop}",
+                hint="a pipeline runs in one direction: connect the blocks the other way",
+            )
         listed.append(upstream)
 
     edit_pipeline(root, pipeline, connect)
+
+
+def _path_between(blocks: CommentedSeq, start: str, end: str) -> list[str] | None:
+    """The blocks from ``start`` down to ``end`` along the edges (``start`` itself when they
+    are the same block), or None when ``end`` is not downstream of ``start``."""
+    downstream: dict[str, list[str]] = {}
+    for entry in blocks:
+        if isinstance(entry, dict):
+            for up in _upstream_names(entry):
+                downstream.setdefault(up, []).append(entry.get("name"))
+    came_from: dict[str, str | None] = {start: None}
+    waiting = [start]
+    while waiting:
+        name = waiting.pop()
+        if name == end:
+            path = [name]
+            while (name := came_from[name]) is not None:
+                path.append(name)
+            return path[::-1]
+        for child in downstream.get(name, []):
+            if child not in came_from:
+                came_from[child] = name
+                waiting.append(child)
+    return None
 
 
 def remove_edge(root: Path, pipeline: str, upstream: str, downstream: str) -> None:

@@ -71,7 +71,7 @@ def plan_backfill(
     if last < first:
         raise UserInputError(
             f"the backfill ends ({last:%Y-%m-%d %H:%M}) before it starts ({first:%Y-%m-%d %H:%M})",
-            hint="swap --start and --end",
+            hint="swap the start and the end",
         )
     count = int((last - first).total_seconds() // step) + 1
     if count > MAX_RUNS:

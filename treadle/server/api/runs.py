@@ -354,8 +354,23 @@ def cancel_run(run_id: str, request: Request, principal: Editor, state: State) -
     if cancelled:  # nothing runs it (yet): nobody else would record it
         run = state.runs.mark_cancelled(run.run_id, reason)
     audit(request, principal, "run.cancelled", run.run_id, at_once=cancelled)
-    message = "cancelled" if cancelled else "cancel requested: it stops at its next check"
-    return CancelOutcome(run_id=run.run_id, status=run.status, cancelled=cancelled, message=message)
+    return CancelOutcome(
+        run_id=run.run_id,
+        status=run.status,
+        cancelled=cancelled,
+        message=_cancel_message(run, cancelled),
+    )
+
+
+def _cancel_message(run: RunSummary, cancelled: bool) -> str:
+    if cancelled:
+        return "cancelled"
+    if run.executor == "inline":
+        return (
+            "cancel requested: the block that is running finishes first (the inline executor"
+            " cannot interrupt it; `executor: process` in treadle.yaml can), then the run stops"
+        )
+    return "cancel requested: the run stops at its next check"
 
 
 # -- resuming and retrying --------------------------------------------------------------------

@@ -31,7 +31,10 @@ def trigger_list(
 
 
 @router.get("/backfills", response_class=HTMLResponse)
-def backfill_list(request: Request, user: User, state: PageState) -> HTMLResponse:
+def backfill_list(
+    request: Request, user: User, state: PageState, pipeline: str = ""
+) -> HTMLResponse:
+    """Every backfill; ``?pipeline=`` chooses that pipeline in the form for a new one."""
     return page(
         request,
         "backfills.html",
@@ -39,4 +42,5 @@ def backfill_list(request: Request, user: User, state: PageState) -> HTMLRespons
         section="backfills",
         backfills=backfills_api.list_backfills(user, state),
         pipeline_names=sorted(state.scheduler.project.pipelines),
+        chosen_pipeline=pipeline,
     )

@@ -145,6 +145,11 @@ document.body.addEventListener("click", async (event) => {
     try {
       const body = button.dataset.block ? { from_block: button.dataset.block } : {};
       const result = await api("POST", `/runs/${run}/${button.dataset.action}`, body);
+      if (button.dataset.action === "cancel") {  // the page follows the run: no reload
+        button.disabled = true;
+        flash(result.message, "ok", button.parentElement);
+        return;
+      }
       flash(result.message || `${button.dataset.action}: done`);
       setTimeout(() => window.location.reload(), 500);
     } catch (error) {

@@ -85,9 +85,12 @@ function table(output) {
 
 const NUMERIC = /^(int|uint|float|double|decimal|number)/i;
 
-// A bar chart of the first numeric column over the preview's rows (when there are 2+).
+const ID_LIKE = /(^|_)id$|ID$|Id$/;
+
+// A bar chart of the first numeric column that is not an id, over the preview's rows
+// (when there are 2+).
 function chart(output) {
-  const column = output.columns.find((c) => NUMERIC.test(c.type));
+  const column = output.columns.find((c) => NUMERIC.test(c.type) && !ID_LIKE.test(c.name));
   if (!column || output.rows.length < 2) return null;
   const index = output.columns.indexOf(column);
   const values = output.rows.map((row) => Number(Array.isArray(row) ? row[index] : row[column.name]));
@@ -162,6 +165,7 @@ async function runBlock(block) {
     state.textContent = "";
     button.disabled = false;
     show();
+    if (document.activeElement === document.body) button.focus();  // disabling lost it
   };
   state.textContent = "starting…";
   button.disabled = true;

@@ -99,7 +99,11 @@ document.querySelectorAll(".trigger-action").forEach((button) => {
     const row = button.closest("tr");
     const base = `/pipelines/${row.dataset.pipeline}/triggers/${row.dataset.trigger}`;
     try {
-      if (button.dataset.action === "token") {
+      if (button.dataset.action === "delete") {
+        if (!confirm(`Delete trigger ${row.dataset.trigger} of ${row.dataset.pipeline}? It is removed from its triggers.yaml.`)) return;
+        await api("DELETE", base);
+        window.location.reload();
+      } else if (button.dataset.action === "token") {
         const made = await api("POST", base + "/token", {});
         document.getElementById("token-curl").textContent =
           `curl -X POST -H "Authorization: Bearer ${made.token}" -H "Content-Type: application/json" -d '{"variables": {}}' ${made.url}`;

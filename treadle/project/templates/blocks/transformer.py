@@ -1,4 +1,4 @@
-"""Transform the upstream output: keep the real trips, add a date, name columns in snake_case."""
+"""Transform the upstream output: keep the real trips, add a date, lower-case the column names."""
 
 from treadle import test, transformer
 
