@@ -174,6 +174,30 @@ def test_logs_and_statuses_stream_live_in_the_editor_and_on_the_run_page(browser
     page.context.close()
 
 
+def test_a_block_that_raises_shows_its_error_at_its_line(browser, served) -> None:
+    page = sign_in(browser, served, "editor")
+    page.get_by_label("New pipeline").fill("wrong_column")
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url("**/pipelines/wrong_column")
+    page.get_by_label("Name", exact=True).fill("picky")
+    page.get_by_label("Template").select_option("loader_csv_url")
+    page.get_by_role("button", name="Add block").click()
+    set_code(
+        page,
+        "picky",
+        "import pandas as pd\nfrom treadle import data_loader\n\n\n@data_loader\n"
+        "def picky():\n    df = pd.DataFrame({'passenger_count': [1]})\n"
+        "    return df['passengers']\n",
+    )
+    page.locator("#block-picky button.run").click()
+    error = page.locator("#block-picky .output pre.error")
+    error.wait_for(timeout=15_000)
+    assert "KeyError: 'passengers'" in error.inner_text()
+    assert "line 8 of data_loaders/picky.py" in error.inner_text()
+    assert page.locator("#block-picky .cm-problem-line").count() == 1
+    page.context.close()
+
+
 def test_a_pipeline_made_as_a_copy_of_the_example(browser, served) -> None:
     page = sign_in(browser, served, "editor")
     page.get_by_label("New pipeline").fill("my_taxi_etl")

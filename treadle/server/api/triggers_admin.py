@@ -357,13 +357,18 @@ def _check_computable(spec: TriggerSpec, now: datetime) -> None:
 
 @contextmanager
 def _problems_listed() -> Iterator[None]:
-    """A ``ProjectInvalid`` raised inside becomes one error whose message lists every
-    problem (the error response carries the message, not the list)."""
+    """A ``ProjectInvalid`` raised inside becomes one error about the trigger: its one
+    problem as it is (message and hint), or every problem listed in the message."""
     try:
         yield
     except ProjectInvalid as exc:
+        if len(exc.problems) == 1:
+            (problem,) = exc.problems
+            path = problem.path or exc.path
+            raise UserInputError(problem.message, hint=problem.hint, path=path) from None
         listed = "; ".join(str(problem) for problem in exc.problems)
-        raise UserInputError(f"{exc.message}: {listed}", path=exc.path) from None
+        count = len(exc.problems)
+        raise UserInputError(f"the trigger has {count} problems: {listed}", path=exc.path) from None
 
 
 def _set_enabled(

@@ -123,6 +123,15 @@ function chart(output) {
   return svg;
 }
 
+// The line of `file` (relative to the project) where a traceback last passed, if it did.
+function lineInFile(traceback, file) {
+  let line = null;
+  for (const frame of (traceback || "").matchAll(/File "([^"]+)", line (\d+)/g)) {
+    if (frame[1] === file || frame[1].endsWith("/" + file)) line = Number(frame[2]);
+  }
+  return line;
+}
+
 function showResult(block, result) {
   const out = block.querySelector(".output");
   out.innerHTML = "";
@@ -133,10 +142,13 @@ function showResult(block, result) {
     status.append(` · ${result.output.row_count} rows, ${result.output.columns.length} columns`);
   }
   out.appendChild(status);
+  const line = result.error ? lineInFile(result.error.traceback, block.dataset.file) : null;
+  markProblemLines(block, line ? [line] : []);
   if (result.error) {
     const pre = document.createElement("pre");
     pre.className = "error";
-    pre.textContent = `${result.error.type}: ${result.error.message}`;
+    const where = line ? ` (line ${line} of ${block.dataset.file})` : "";
+    pre.textContent = `${result.error.type}: ${result.error.message}${where}`;
     out.appendChild(pre);
   }
   if (result.output && result.output.columns.length) {
