@@ -38,6 +38,21 @@ def set_code(page, block: str, code: str) -> None:
     page.locator(f"#block-{block} .state").filter(has_text=re.compile("^saved$")).wait_for()
 
 
+def new_pipeline(page, name: str) -> None:
+    """Create a blank pipeline from the Pipelines page and open its editor."""
+    page.get_by_label("New pipeline").fill(name)
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url(f"**/pipelines/{name}")
+
+
+def add_block(page, name: str, template: str, code: str) -> None:
+    """Add a block from a template in the editor, then write its code and save it."""
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Template").select_option(template)
+    page.get_by_role("button", name="Add block").click()
+    set_code(page, name, code)
+
+
 def drag_to_connect(page, upstream: str, downstream: str) -> None:
     """Drag from ``upstream``'s port in the graph and drop on ``downstream``'s box."""
     port = page.locator(f"#dag circle.port[data-block={upstream}]").bounding_box()
@@ -69,16 +84,10 @@ def test_pipelines_page_lists_the_example(browser, served) -> None:
 
 def test_build_run_and_watch_a_pipeline_in_the_browser(browser, served) -> None:
     page = sign_in(browser, served, "editor")
-    page.get_by_label("New pipeline").fill("numbers_etl")
-    page.get_by_role("button", name="Create").click()
-    page.wait_for_url("**/pipelines/numbers_etl")
+    new_pipeline(page, "numbers_etl")
     page.locator(".empty").filter(has_text="No blocks yet").wait_for()
 
-    page.get_by_label("Name", exact=True).fill("numbers")
-    page.get_by_label("Template").select_option("loader_csv_url")
-    page.get_by_role("button", name="Add block").click()
-    page.locator("#block-numbers").wait_for()
-    set_code(page, "numbers", LOADER)
+    add_block(page, "numbers", "loader_csv_url", LOADER)
 
     page.locator("#block-numbers button.run").click()
     output = page.locator("#block-numbers .output")
@@ -143,13 +152,8 @@ def slow():
 
 def test_logs_and_statuses_stream_live_in_the_editor_and_on_the_run_page(browser, served) -> None:
     page = sign_in(browser, served, "editor")
-    page.get_by_label("New pipeline").fill("slow_one")
-    page.get_by_role("button", name="Create").click()
-    page.wait_for_url("**/pipelines/slow_one")
-    page.get_by_label("Name", exact=True).fill("slow")
-    page.get_by_label("Template").select_option("loader_csv_url")
-    page.get_by_role("button", name="Add block").click()
-    set_code(page, "slow", SLOW_LOADER)
+    new_pipeline(page, "slow_one")
+    add_block(page, "slow", "loader_csv_url", SLOW_LOADER)
 
     page.locator("#block-slow button.run").click()
     log = page.locator("#block-slow .output pre.log")
@@ -176,15 +180,11 @@ def test_logs_and_statuses_stream_live_in_the_editor_and_on_the_run_page(browser
 
 def test_a_block_that_raises_shows_its_error_at_its_line(browser, served) -> None:
     page = sign_in(browser, served, "editor")
-    page.get_by_label("New pipeline").fill("wrong_column")
-    page.get_by_role("button", name="Create").click()
-    page.wait_for_url("**/pipelines/wrong_column")
-    page.get_by_label("Name", exact=True).fill("picky")
-    page.get_by_label("Template").select_option("loader_csv_url")
-    page.get_by_role("button", name="Add block").click()
-    set_code(
+    new_pipeline(page, "wrong_column")
+    add_block(
         page,
         "picky",
+        "loader_csv_url",
         "import pandas as pd\nfrom treadle import data_loader\n\n\n@data_loader\n"
         "def picky():\n    df = pd.DataFrame({'passenger_count': [1]})\n"
         "    return df['passengers']\n",

@@ -234,7 +234,7 @@ def test_inline_timeout_off_the_main_thread_is_reported_in_the_log(project):
     thread.start()
     thread.join()
     log = (project.root / ".treadle/logs" / results[0].run_id / "slowish.log").read_text()
-    assert "timeout 0.1s not enforced" in log and "process executor" in log
+    assert "timeout 0.1s not enforced" in log and "`executor: process`" in log
 
 
 @pytest.mark.parametrize(
