@@ -249,8 +249,12 @@ def test_add_a_daily_trigger_and_see_its_next_fire_times(browser, served) -> Non
     page.get_by_role("button", name="Add trigger").click()
     row = page.locator("#triggers tr[data-trigger=nightly]")
     row.wait_for()
+    page.locator("#flash").filter(has_text="Trigger nightly of example_pipeline added.").wait_for()
     assert "05:00:00" in row.inner_text()
     assert "nightly" in (served.root / "pipelines/example_pipeline/triggers.yaml").read_text()
+    row.get_by_role("button", name="Edit").click()
+    page.get_by_role("button", name="Cancel", exact=True).click()  # leaves it as it was
+    page.locator("#trigger-form-title").filter(has_text="Add a trigger").wait_for()
     row.get_by_role("button", name="Edit").click()
     page.get_by_label("Schedule").fill("30 6 * * *")
     page.locator("#t-preview li").filter(has_text="T06:30:00").first.wait_for()
@@ -403,6 +407,9 @@ def test_sign_in_and_reach_the_pages_with_the_keyboard_only(browser, served) -> 
     assert {"Pipelines", "Runs", "Triggers", "Backfills", "Settings"} <= reached
 
     page.goto(served.url + "/pipelines/example_pipeline")
+    page.locator("#dag a").nth(1).focus()  # a block in the graph: Enter goes to its code
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "block-clean_green_taxi"
     code = page.locator("article.block .CodeMirror textarea").first
     code.focus()
     page.keyboard.press("Escape")  # Tab indents inside the editor: Esc lets the focus go on

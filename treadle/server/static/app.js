@@ -88,6 +88,20 @@ function flash(message, kind = "ok", near = null) {
   top.className = kind;
 }
 
+// A message for the page that comes after a reload (a change made, then the page shown anew).
+function flashAfterReload(message) {
+  sessionStorage.setItem("treadle-flash", message);
+  window.location.reload();
+}
+
+window.addEventListener("DOMContentLoaded", () => {
+  const message = sessionStorage.getItem("treadle-flash");
+  if (message) {
+    sessionStorage.removeItem("treadle-flash");
+    flash(message);
+  }
+});
+
 function noticeAfter(element) {
   const next = element.nextElementSibling;
   if (next && next.classList.contains("notice")) return next;

@@ -432,3 +432,11 @@ on("run-pipeline", "submit", async (event) => {
     });
   });
 })();
+
+// A block reached from the graph (its #block-… link) gets the focus, so the keyboard and a
+// screen reader continue from there.
+function focusLinkedBlock() {
+  const target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+  if (target && target.matches("article.block")) target.focus({ preventScroll: true });
+}
+window.addEventListener("hashchange", focusLinkedBlock);

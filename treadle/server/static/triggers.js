@@ -68,11 +68,14 @@ document.querySelectorAll(".trigger-edit").forEach((button) => {
     triggerForm.dataset.editing = row.dataset.trigger;
     triggerForm.dataset.spec = row.dataset.spec;
     triggerForm.querySelector("button[type=submit]").textContent = "Save trigger";
+    document.getElementById("t-cancel-edit").hidden = false;
     document.getElementById("trigger-form-title").textContent = `Edit ${row.dataset.trigger}`;
     preview(triggerForm);
     triggerForm.scrollIntoView();
   });
 });
+
+on("t-cancel-edit", "click", () => window.location.reload());  // the form as it was
 
 if (triggerForm) {
   triggerForm.addEventListener("input", () => {
@@ -87,7 +90,8 @@ if (triggerForm) {
     try {
       if (editing) await api("PUT", `${base}/${editing}`, editedBody(triggerForm));
       else await api("POST", base, triggerBody(triggerForm));
-      window.location.reload();
+      const name = editing || triggerForm.name.value.trim();
+      flashAfterReload(`Trigger ${name} of ${triggerForm.pipeline.value} ${editing ? "saved" : "added"}.`);
     } catch (error) {
       flash(error.message, "error", triggerForm);
     }
