@@ -115,6 +115,16 @@ def test_a_bad_block_changes_nothing(demo) -> None:
     assert pipeline_file.read_text() == before
 
 
+def test_a_malformed_pipeline_yaml_is_named_with_its_line_and_nothing_is_written(demo) -> None:
+    pipeline_file = demo / "pipelines/example_pipeline/pipeline.yaml"
+    pipeline_file.write_text("blocks: [ {name: x\n")
+    with pytest.raises(UserInputError, match="pipeline.yaml") as raised:
+        add_block(demo, "example_pipeline", "fresh", "transformer", [])
+    assert raised.value.line is not None
+    assert not (demo / "transformers/fresh.py").exists()
+    assert pipeline_file.read_text() == "blocks: [ {name: x\n"
+
+
 def test_comments_in_pipeline_yaml_are_kept(demo) -> None:
     pipeline_file = demo / "pipelines/example_pipeline/pipeline.yaml"
     pipeline_file.write_text("# my pipeline\n" + pipeline_file.read_text())

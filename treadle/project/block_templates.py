@@ -101,6 +101,7 @@ def add_block(
 ) -> Path:
     """Write the block file and list the block in ``pipeline.yaml``; return the file."""
     from treadle.project.loader import NAME_PATTERN, PIPELINE_FILE, load_project
+    from treadle.project.yaml_source import parse_yaml
 
     template = TEMPLATES.get(template_name)
     if template is None:
@@ -111,21 +112,19 @@ def add_block(
     if not pipeline_file.is_file():
         project = load_project(root)
         project.pipeline(pipeline)  # names it, with "did you mean"
-    if name in _block_names(pipeline_file):
-        raise UserInputError(
-            f"pipeline {pipeline!r} already has a block {name!r}", hint="choose another name"
-        )
+    before = pipeline_file.read_text(encoding="utf-8")
+    parse_yaml(before, f"pipelines/{pipeline}/{PIPELINE_FILE}")  # malformed: said with its line
+    after = _with_block(before, pipeline, name, template.type, upstream)  # refuses a taken name
     block_file = root / template.type.folder / f"{name}{template.suffix}"
     if block_file.exists():
         raise UserInputError(
             f"{block_file.relative_to(root)} already exists",
             hint="choose another name, or list that block in pipeline.yaml yourself",
         )
-    before = pipeline_file.read_text(encoding="utf-8")
     block_file.parent.mkdir(parents=True, exist_ok=True)
     block_file.write_text(template_source(template, name), encoding="utf-8")
     try:
-        pipeline_file.write_text(_with_block(before, name, template.type, upstream), "utf-8")
+        pipeline_file.write_text(after, "utf-8")
         load_project(root)
     except (ProjectInvalid, UserInputError):
         pipeline_file.write_text(before, encoding="utf-8")
@@ -134,20 +133,11 @@ def add_block(
     return block_file
 
 
-def _block_names(pipeline_file: Path) -> set[str]:
-    """The names of the blocks listed in a ``pipeline.yaml`` (none when it is unreadable)."""
-    from treadle.project.yaml_source import read_yaml
-
-    try:
-        data = read_yaml(pipeline_file, pipeline_file.name).data
-    except UserInputError:
-        return set()
-    blocks = data.get("blocks") if isinstance(data, dict) else None
-    return {b.get("name") for b in blocks or [] if isinstance(b, dict)}
-
-
-def _with_block(text: str, name: str, block_type: BlockType, upstream: list[str]) -> str:
-    """``pipeline.yaml`` with the block appended to ``blocks:`` (comments kept)."""
+def _with_block(
+    text: str, pipeline: str, name: str, block_type: BlockType, upstream: list[str]
+) -> str:
+    """``pipeline.yaml`` with the block appended to ``blocks:`` (comments kept); refused
+    when the pipeline already has a block of that name."""
     import io
 
     from ruamel.yaml import YAML
@@ -161,6 +151,10 @@ def _with_block(text: str, name: str, block_type: BlockType, upstream: list[str]
     blocks = data.get("blocks")
     if blocks is None:
         blocks = data["blocks"] = CommentedSeq()
+    if any(isinstance(b, dict) and b.get("name") == name for b in blocks):
+        raise UserInputError(
+            f"pipeline {pipeline!r} already has a block {name!r}", hint="choose another name"
+        )
     entry = CommentedMap(name=name, type=block_type.value)
     if upstream:
         entry["upstream"] = upstream

@@ -263,11 +263,7 @@ def remove_block(root: Path, pipeline: str, block: str) -> None:
 
     def drop(data: CommentedMap) -> None:
         blocks = _blocks(data)
-        names = _block_names(blocks)
-        if block not in names:
-            known = [n for n in names if isinstance(n, str)]
-            raise unknown_name_error(f"block of pipeline {pipeline!r}", block, known)
-        del blocks[names.index(block)]
+        del blocks[_index_of_block(blocks, pipeline, block)]
         for other in blocks:
             if isinstance(other, dict) and block in _upstream_names(other):
                 _drop_upstream(other, block)
@@ -282,13 +278,9 @@ def rename_block(root: Path, pipeline: str, block: str, new_name: str, file: str
 
     def rename(data: CommentedMap) -> None:
         blocks = _blocks(data)
-        names = _block_names(blocks)
-        if block not in names:
-            known = [n for n in names if isinstance(n, str)]
-            raise unknown_name_error(f"block of pipeline {pipeline!r}", block, known)
-        if new_name in names:
+        entry = blocks[_index_of_block(blocks, pipeline, block)]
+        if new_name in _block_names(blocks):
             raise AlreadyExists(f"pipeline {pipeline!r} already has a block {new_name!r}")
-        entry = _named_block(blocks, block)
         entry["name"] = new_name
         if "file" not in entry:
             _set_block_file(entry, file)
@@ -514,6 +506,15 @@ def _blocks(data: CommentedMap) -> CommentedSeq:
 
 def _block_names(blocks: CommentedSeq) -> list[str | None]:
     return [b.get("name") if isinstance(b, dict) else None for b in blocks]
+
+
+def _index_of_block(blocks: CommentedSeq, pipeline: str, block: str) -> int:
+    """Where ``block`` is in the list; ``UnknownName`` (404, "did you mean") when absent."""
+    names = _block_names(blocks)
+    if block not in names:
+        known = [n for n in names if isinstance(n, str)]
+        raise unknown_name_error(f"block of pipeline {pipeline!r}", block, known)
+    return names.index(block)
 
 
 def _named_block(blocks: CommentedSeq, name: str) -> CommentedMap:
